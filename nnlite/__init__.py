@@ -1,0 +1,37 @@
+"""nnlite: PyTorch-style deep learning with nothing to compile.
+
+Every operator is a pair of Numba kernels (CPU and CUDA) with its backward
+kernels; `import nnlite as torch` runs most code written against torch.
+"""
+from .version import __version__
+from .backend import dtype as _dtype_module
+from .backend.device import device
+from .backend.dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype,
+                            int32, int64, promote_types, set_default_dtype, uint8)
+from .backend.memory import empty_cache
+from .backend.random import Generator, initial_seed, manual_seed, seed
+from .tensor import Size, Tensor
+from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .functional import *  # noqa: F401,F403  (nnlite.add, nnlite.cat, ... as in torch)
+from . import functional, autograd
+from . import _tensor_methods  # noqa: F401  (binds Tensor methods and operators)
+from . import cuda
+
+float = float32
+double = float64
+half = float16
+long = int64
+int = int32
+uint8 = uint8
+
+
+def result_type(tensor1, tensor2):
+    return _dtype_module.result_type(tensor1, tensor2)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()

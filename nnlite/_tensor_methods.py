@@ -1,0 +1,303 @@
+"""Tensor methods and operators, each a call to the functional op of the same name.
+
+Kept apart from tensor.py so that the Tensor class stays readable and the
+functional layer can import Tensor without a cycle.
+"""
+from . import functional as F
+from .autograd.function import Function
+from .autograd.grad_mode import state as _grad_state
+from .backend import dtype as _dt
+from .functional import indexing as _indexing
+from .tensor import Tensor
+
+# ------------------------------------------------------------------ operators
+
+
+def _reverse(fn):
+    def r(self, other):
+        return fn(other, self)
+    return r
+
+
+def _binary_op(fn):
+    def op(self, other):
+        if not isinstance(other, (Tensor, int, float, bool)) and not hasattr(other, "dtype"):
+            return NotImplemented
+        return fn(self, other)
+    return op
+
+
+Tensor.__add__ = _binary_op(F.add)
+Tensor.__radd__ = _binary_op(F.add)
+Tensor.__sub__ = _binary_op(F.sub)
+Tensor.__rsub__ = _binary_op(_reverse(F.sub))
+Tensor.__mul__ = _binary_op(F.mul)
+Tensor.__rmul__ = _binary_op(F.mul)
+Tensor.__truediv__ = _binary_op(F.div)
+Tensor.__rtruediv__ = _binary_op(_reverse(F.div))
+Tensor.__floordiv__ = _binary_op(F.floor_divide)
+Tensor.__rfloordiv__ = _binary_op(_reverse(F.floor_divide))
+Tensor.__mod__ = _binary_op(F.remainder)
+Tensor.__rmod__ = _binary_op(_reverse(F.remainder))
+Tensor.__pow__ = _binary_op(F.pow)
+Tensor.__rpow__ = _binary_op(_reverse(F.pow))
+Tensor.__and__ = _binary_op(F.bitwise_and)
+Tensor.__rand__ = _binary_op(F.bitwise_and)
+Tensor.__or__ = _binary_op(F.bitwise_or)
+Tensor.__ror__ = _binary_op(F.bitwise_or)
+Tensor.__xor__ = _binary_op(F.bitwise_xor)
+Tensor.__rxor__ = _binary_op(F.bitwise_xor)
+Tensor.__eq__ = _binary_op(F.eq)
+Tensor.__ne__ = _binary_op(F.ne)
+Tensor.__lt__ = _binary_op(F.lt)
+Tensor.__le__ = _binary_op(F.le)
+Tensor.__gt__ = _binary_op(F.gt)
+Tensor.__ge__ = _binary_op(F.ge)
+Tensor.__neg__ = F.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = F.abs
+Tensor.__invert__ = F.bitwise_not
+Tensor.__getitem__ = _indexing.getitem
+Tensor.__setitem__ = _indexing.setitem
+
+
+# ------------------------------------------------------------------ in-place ops
+
+class _CopyInto(Function):
+    """dst <- src in place: dst's old value gets no gradient, src gets all of it."""
+
+    @staticmethod
+    def forward(ctx, dst, src):
+        from .functional.shape import copy_array_into
+        copy_array_into(src._array, dst._array)
+        ctx.mark_dirty(dst)
+        ctx.src_shape = src._array.shape
+        return dst
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, F.sum_to_size(g, ctx.src_shape)
+
+
+def _check_inplace_result(op, self, result):
+    if tuple(result._array.shape) != tuple(self._array.shape):
+        raise RuntimeError(f"{op}: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                           f"{list(result.shape)}")
+    if result.dtype is not self.dtype:
+        if _category(result.dtype) > _category(self.dtype):
+            raise RuntimeError(f"{op}: result type {_type_name(result.dtype)} can't be cast to the desired "
+                               f"output type {_type_name(self.dtype)}")
+        result = result.to(self.dtype)
+    return result
+
+
+def _category(d):
+    return 0 if d is _dt.bool_ else (2 if d.is_floating_point else 1)
+
+
+def _type_name(d):
+    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+            "uint8": "Byte", "bool": "Bool"}[d.name]
+
+
+def inplace(op, self, compute, uses_self=True):
+    """Store compute(self) into self, as torch's in-place ops do.
+
+    Without a graph the result is computed and copied into self's memory.
+    With one, self takes the result's history (through _CopyInto, which marks
+    self dirty); when the op's backward needs self's old value, it computes
+    from a clone so the overwrite does not invalidate the saved value.
+    """
+    graph = _grad_state.enabled and (self._requires_grad or _any_requires_grad(compute))
+    if graph and uses_self and self._requires_grad:
+        if self.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        result = compute(self.clone())
+    else:
+        result = compute(self)
+    result = _check_inplace_result(op, self, result)
+    if graph and result._requires_grad:
+        return _CopyInto.apply(self, result)
+    _copy_no_graph(self, result)
+    return self
+
+
+def _copy_no_graph(self, result):
+    from .functional.shape import copy_array_into
+    if self._requires_grad and self.grad_fn is None and _grad_state.enabled:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    copy_array_into(result._array, self._array)
+    self._version[0] += 1
+
+
+def _any_requires_grad(compute):
+    return any(getattr(c, "_requires_grad", False) for c in getattr(compute, "operands", ()))
+
+
+class _Compute:
+    """compute(self) = fn(self, *operands, **kwargs), remembering the operands."""
+
+    def __init__(self, fn, *operands, **kwargs):
+        self.fn, self.operands, self.kwargs = fn, operands, kwargs
+
+    def __call__(self, x):
+        return self.fn(x, *self.operands, **self.kwargs)
+
+
+def _inplace_method(name, fn, uses_self=True):
+    def method(self, *args, **kwargs):
+        return inplace(name, self, _Compute(fn, *args, **kwargs), uses_self)
+    method.__name__ = name
+    return method
+
+
+Tensor.add_ = _inplace_method("add_", F.add, uses_self=False)
+Tensor.sub_ = _inplace_method("sub_", F.sub, uses_self=False)
+Tensor.mul_ = _inplace_method("mul_", F.mul)
+Tensor.div_ = _inplace_method("div_", F.div)
+Tensor.pow_ = _inplace_method("pow_", F.pow)
+Tensor.clamp_ = _inplace_method("clamp_", F.clamp)
+Tensor.clamp_min_ = _inplace_method("clamp_min_", F.clamp_min)
+Tensor.clamp_max_ = _inplace_method("clamp_max_", F.clamp_max)
+Tensor.neg_ = _inplace_method("neg_", F.neg, uses_self=False)
+Tensor.abs_ = _inplace_method("abs_", F.abs)
+Tensor.exp_ = _inplace_method("exp_", F.exp)
+Tensor.log_ = _inplace_method("log_", F.log)
+Tensor.sqrt_ = _inplace_method("sqrt_", F.sqrt)
+Tensor.sigmoid_ = _inplace_method("sigmoid_", F.sigmoid)
+Tensor.tanh_ = _inplace_method("tanh_", F.tanh)
+Tensor.floor_ = _inplace_method("floor_", F.floor)
+Tensor.ceil_ = _inplace_method("ceil_", F.ceil)
+Tensor.round_ = _inplace_method("round_", F.round)
+Tensor.__iadd__ = Tensor.add_
+Tensor.__isub__ = Tensor.sub_
+Tensor.__imul__ = Tensor.mul_
+Tensor.__itruediv__ = Tensor.div_
+
+
+def _copy_(self, src, non_blocking=False):
+    if not isinstance(src, Tensor):
+        src = F.tensor(src, dtype=self.dtype, device=self._device)
+    if src._device != self._device:
+        src = src.to(self._device)
+    if src.dtype is not self.dtype:
+        src = src.to(self.dtype)
+    if src._requires_grad and _grad_state.enabled or self._requires_grad and _grad_state.enabled:
+        if self._requires_grad and self.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        expanded = F.expand(src, self.shape) if tuple(src.shape) != tuple(self.shape) else src
+        return _CopyInto.apply(self, expanded)
+    _copy_no_graph(self, src)
+    return self
+
+
+def _fill_(self, value):
+    if isinstance(value, Tensor):
+        value = value.item()
+    if self._requires_grad and self.grad_fn is None and _grad_state.enabled:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    if self._requires_grad and _grad_state.enabled:
+        return _CopyInto.apply(self, F.full_like(self, value))
+    if self.is_contiguous():
+        F.creation.fill_(self, value)
+    else:
+        _copy_no_graph(self, F.full((), value, dtype=self.dtype, device=self._device))
+    self._version[0] += 1
+    return self
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+def _uniform_(self, a=0.0, b=1.0, generator=None):
+    return _random_fill(self, F.creation.uniform_, a, b, generator)
+
+
+def _normal_(self, mean=0.0, std=1.0, generator=None):
+    return _random_fill(self, F.creation.normal_, mean, std, generator)
+
+
+def _random_fill(self, fill, a, b, generator):
+    if self._requires_grad and self.grad_fn is None and _grad_state.enabled:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    if self.is_contiguous():
+        fill(self, a, b, generator)
+    else:
+        tmp = F.empty_like(self)
+        fill(tmp, a, b, generator)
+        _copy_no_graph(self, tmp)
+        return self
+    self._version[0] += 1
+    return self
+
+
+Tensor.copy_ = _copy_
+Tensor.fill_ = _fill_
+Tensor.zero_ = _zero_
+Tensor.uniform_ = _uniform_
+Tensor.normal_ = _normal_
+
+
+# ------------------------------------------------------------------ methods
+
+def _method(fn):
+    def m(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+    m.__name__ = fn.__name__
+    m.__doc__ = fn.__doc__
+    return m
+
+
+_METHODS = [
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "remainder",
+    "floor_divide", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal",
+    "less", "less_equal", "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "bitwise_not", "equal",
+    "neg", "negative", "abs", "absolute", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos",
+    "tanh", "sigmoid", "sign", "sgn", "floor", "ceil", "round", "trunc", "fix", "clamp", "clip",
+    "clamp_min", "clamp_max", "square", "reciprocal",
+    "sum", "mean", "sum_to_size",
+    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze",
+    "permute", "transpose", "swapaxes", "swapdims", "t", "expand", "expand_as", "broadcast_to",
+    "repeat", "repeat_interleave", "tile", "flip", "fliplr", "flipud", "split", "chunk", "unbind",
+    "narrow", "movedim", "tensor_split", "contiguous", "clone", "to",
+]
+
+for _name in _METHODS:
+    setattr(Tensor, _name, _method(getattr(F, _name)))
+
+
+def _where_method(self, condition, other):
+    return F.where(condition, self, other)
+
+
+Tensor.where = _where_method
+Tensor.T = property(lambda self: F.permute(self, tuple(reversed(range(self.ndim)))))
+Tensor.mT = property(lambda self: F.transpose(self, -2, -1))
+
+
+def _new_factory(fn):
+    def m(self, *size, dtype=None, device=None, requires_grad=False):
+        return fn(*size, dtype=dtype or self.dtype, device=device or self._device,
+                  requires_grad=requires_grad)
+    return m
+
+
+Tensor.new_zeros = _new_factory(F.zeros)
+Tensor.new_ones = _new_factory(F.ones)
+Tensor.new_empty = _new_factory(F.empty)
+
+
+def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    return F.full(size, fill_value, dtype=dtype or self.dtype, device=device or self._device,
+                  requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    return F.tensor(data, dtype=dtype or self.dtype, device=device or self._device,
+                    requires_grad=requires_grad)
+
+
+Tensor.new_full = _new_full
+Tensor.new_tensor = _new_tensor

@@ -1,0 +1,252 @@
+"""The backward engine: one reverse-topological walk over the recorded graph.
+
+`backward(tensors, grad_tensors)` accumulates into the leaves' `.grad`;
+`grad(outputs, inputs)` returns the gradients of the inputs instead and
+touches no `.grad`. Both run every node's backward at most once, after all the
+gradients flowing into it have been summed, and free the saved tensors unless
+`retain_graph=True`. Backward runs with grad mode off (no higher-order graphs).
+"""
+from .function import AccumulateGrad, _RemovableHandle  # noqa: F401  (re-exported)
+from .grad_mode import state as _grad_state
+
+_ops = None
+
+
+def _functional():
+    global _ops
+    if _ops is None:
+        from .. import functional as F
+        _ops = F
+    return _ops
+
+
+def _make_grads(outputs, grad_outputs, create_graph_name):
+    F = _functional()
+    grads = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out._requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if out.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = F.ones_like(out)
+        elif not isinstance(g, type(out)):
+            g = F.full_like(out, g)
+        elif tuple(g.shape) != tuple(out.shape):
+            raise RuntimeError(f"{create_graph_name}: mismatch in shape: grad_output[{i}] has a shape of "
+                               f"{list(g.shape)} and output[{i}] has a shape of {list(out.shape)}.")
+        grads.append(g.detach())
+    return grads
+
+
+def _root_edge(t):
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    return (t._accumulator(), 0)
+
+
+def _collect(root_nodes):
+    """Count, for every node reachable from the roots, how many edges enter it."""
+    deps = {}
+    seen = set()
+    stack = list(root_nodes)
+    for n in stack:
+        seen.add(n)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_functions:
+            if edge is None:
+                continue
+            child = edge[0]
+            if isinstance(child, AccumulateGrad):
+                continue
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return deps, seen
+
+
+def _prune(nodes, targets):
+    """Nodes from which some target node or accumulator can be reached."""
+    useful = {}
+
+    def visit(node):
+        if node in useful:
+            return useful[node]
+        useful[node] = False  # cycles cannot occur; this only guards re-entry
+        hit = node in targets
+        for edge in node.next_functions:
+            if edge is not None:
+                child = edge[0]
+                if child in targets or (not isinstance(child, AccumulateGrad) and visit(child)):
+                    hit = True
+        useful[node] = hit
+        return hit
+
+    for n in nodes:
+        visit(n)
+    return {n for n, u in useful.items() if u}
+
+
+def run_backward(outputs, grad_outputs, retain_graph, inputs=None, allow_unused=False,
+                 accumulate=True):
+    """Shared engine of Tensor.backward / autograd.backward / autograd.grad."""
+    F = _functional()
+    root_edges = [_root_edge(t) for t in outputs]
+    root_nodes = [e[0] for e in root_edges if not isinstance(e[0], AccumulateGrad)]
+    deps, nodes = _collect(root_nodes)
+
+    # capture: where each requested input's gradient will be read from
+    capture = {}
+    if inputs is not None:
+        for i, t in enumerate(inputs):
+            if not t._requires_grad:
+                raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require grad")
+            capture.setdefault(_root_edge(t), []).append(i)
+        targets = {e[0] for e in capture}
+        needed = _prune(nodes, targets) if not accumulate else nodes
+    else:
+        needed = nodes
+    results = [None] * (len(inputs) if inputs is not None else 0)
+
+    buffers = {}
+    for (node, nr), g in zip(root_edges, grad_outputs):
+        _deliver(node, nr, g, buffers, capture, results, accumulate, F)
+
+    ready = [n for n in root_nodes if deps.get(n, 0) == 0]
+    ready = list(dict.fromkeys(ready))
+    executed = []
+    prev = _grad_state.enabled
+    _grad_state.enabled = False
+    try:
+        while ready:
+            node = ready.pop()
+            grads_in = buffers.pop(node, None)
+            if node in needed and grads_in is not None:
+                grads_in = _run_pre_hooks(node, grads_in)
+                _capture_node(node, grads_in, capture, results)
+                grads_out = _call_backward(node, grads_in, F)
+                executed.append(node)
+                for edge, g in zip(node.next_functions, grads_out):
+                    if edge is None or g is None:
+                        continue
+                    child, nr = edge
+                    if isinstance(child, AccumulateGrad) or child in needed:
+                        _deliver(child, nr, g, buffers, capture, results, accumulate, F)
+            for edge in node.next_functions:
+                if edge is None or isinstance(edge[0], AccumulateGrad):
+                    continue
+                child = edge[0]
+                deps[child] -= 1
+                if deps[child] == 0:
+                    ready.append(child)
+    finally:
+        _grad_state.enabled = prev
+        if not retain_graph:
+            for node in executed:
+                if node._saved:
+                    node._freed = True
+                node._saved = ()
+
+    if inputs is not None:
+        for i, r in enumerate(results):
+            if r is None and not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used "
+                                   "in the graph. Set allow_unused=True if this is the desired behavior.")
+    return results
+
+
+def _deliver(node, nr, g, buffers, capture, results, accumulate, F):
+    if isinstance(node, AccumulateGrad):
+        key = (node, 0)
+        if key in capture:
+            for i in capture[key]:
+                results[i] = g if results[i] is None else F.add(results[i], g)
+        elif accumulate:
+            _accumulate(node.variable, g, F)
+        return
+    buf = buffers.get(node)
+    if buf is None:
+        buf = buffers[node] = [None] * max(len(node._output_meta), nr + 1)
+    buf[nr] = g if buf[nr] is None else F.add(buf[nr], g)
+
+
+def _capture_node(node, grads_in, capture, results):
+    for nr, g in enumerate(grads_in):
+        for i in capture.get((node, nr), ()):
+            results[i] = g
+
+
+def _run_pre_hooks(node, grads):
+    hooks = node._pre_hooks
+    if not hooks:
+        return grads
+    grads = list(grads)
+    for nr, fns in hooks.items():
+        if nr < 0:
+            continue
+        for fn in list(fns):
+            if grads[nr] is not None:
+                new = fn(grads[nr])
+                if new is not None:
+                    grads[nr] = new
+    for fn in list(hooks.get(-1, ())):
+        new = fn(tuple(grads))
+        if new is not None:
+            grads = list(new)
+    return grads
+
+
+def _call_backward(node, grads_in, F):
+    if node._materialize_grads:
+        grads_in = [F.zeros(m[0], dtype=m[1], device=m[2]) if g is None and m is not None else g
+                    for g, m in zip(grads_in, node._output_meta)]
+    result = node._fn.backward(node, *grads_in)
+    if not isinstance(result, tuple):
+        result = (result,)
+    n_inputs = len(node.next_functions)
+    if len(result) < n_inputs or any(g is not None for g in result[n_inputs:]):
+        raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
+                           f"(expected {n_inputs}, got {len(result)})")
+    checked = tuple(_check_grad(node, i, g, F) for i, g in enumerate(result[:n_inputs]))
+    if node._post_hooks:
+        for fn in list(node._post_hooks):
+            fn(checked, tuple(grads_in))
+    return checked
+
+
+def _check_grad(node, i, g, F):
+    meta = node._input_meta[i]
+    if g is None or meta is None:
+        return None
+    shape, dtype, device = meta
+    if not isinstance(g, F.Tensor):
+        raise TypeError(f"function {node.name()} returned a gradient of type {type(g).__name__} "
+                        f"at index {i}; expected a Tensor or None")
+    if g._device != device:
+        raise RuntimeError(f"function {node.name()} returned a gradient on {g._device} at index {i}; "
+                           f"expected {device}")
+    if tuple(g._array.shape) != tuple(shape):
+        try:
+            g = F.sum_to_size(g, shape)
+        except RuntimeError:
+            raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - "
+                               f"got {list(g.shape)} but expected shape compatible with {list(shape)}"
+                               ) from None
+    if g.dtype is not dtype:
+        g = g.to(dtype)
+    return g
+
+
+def _accumulate(leaf, g, F):
+    for hook in leaf._leaf_hooks():
+        new = hook(g)
+        if new is not None:
+            g = new
+    if leaf.grad is None:
+        # A fresh tensor: the incoming one may be shared (a user's gradient,
+        # or the same tensor delivered to several leaves).
+        leaf.grad = g.detach().clone()
+    else:
+        leaf.grad._array_inplace_add(g)

@@ -1,0 +1,111 @@
+"""Lazy access to numba.cuda.
+
+Importing numba.cuda costs ~0.2 s even on a machine without a GPU, so nnlite
+never imports it until a CUDA tensor or kernel is actually used. Kernel files
+write `from nnlite.backend.cuda import cuda` and then `@cuda.jit(cache=True)`
+exactly as with numba: the decorator records the function and the real
+`numba.cuda.jit` is applied on the first launch. At that moment the kernel
+module's globals are "materialised": the stand-in `cuda` name becomes the real
+numba.cuda module and every lazy kernel/device function becomes the real
+dispatcher, so Numba (and its simulator) see ordinary CUDA code.
+"""
+import os
+
+_real = None
+
+
+def numba_cuda():
+    """The real numba.cuda module (imported on first use)."""
+    global _real
+    if _real is None:
+        from numba import cuda as real
+        _real = real
+    return _real
+
+
+# Numba reads this once, when numba.cuda is first imported; so do we.
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def simulator_enabled():
+    return SIMULATOR
+
+
+def is_available():
+    """True when a CUDA GPU (or Numba's CUDA simulator) can run kernels."""
+    try:
+        return bool(numba_cuda().is_available())
+    except Exception:  # numba-cuda missing or a broken driver: no CUDA
+        return False
+
+
+class LazyCudaFunction:
+    """A function decorated with `cuda.jit`; compiled by numba.cuda on first use."""
+
+    def __init__(self, py_func, options):
+        self.py_func = py_func
+        self.options = options
+        self._dispatcher = None
+        self.__name__ = py_func.__name__
+        self.__qualname__ = py_func.__qualname__
+        self.__doc__ = py_func.__doc__
+        self.__module__ = py_func.__module__
+
+    @property
+    def dispatcher(self):
+        if self._dispatcher is None:
+            _materialise(self.py_func.__globals__)
+        return self._dispatcher
+
+    def _build(self):
+        if self._dispatcher is None:
+            self._dispatcher = numba_cuda().jit(**self.options)(self.py_func)
+        return self._dispatcher
+
+    def __getitem__(self, config):
+        return self.dispatcher[config]
+
+    def __repr__(self):
+        return f"<lazy cuda.jit {self.__qualname__}>"
+
+
+class _CudaStandIn:
+    """Stands in for `numba.cuda` inside kernel modules until a kernel runs."""
+
+    def jit(self, func=None, **options):
+        if func is None:
+            return lambda f: LazyCudaFunction(f, options)
+        if not callable(func):
+            raise TypeError("nnlite's lazy cuda.jit takes keyword options only (no signatures)")
+        return LazyCudaFunction(func, options)
+
+    def __getattr__(self, name):
+        return getattr(numba_cuda(), name)
+
+
+cuda = _CudaStandIn()
+
+_materialised = set()
+
+
+def _materialise(module_globals):
+    """Swap the stand-ins in a kernel module's globals for real numba.cuda objects.
+
+    Device functions imported from other kernel modules are materialised with
+    their own module, so a kernel calling them compiles against real code.
+    """
+    key = id(module_globals)
+    if key in _materialised:
+        return
+    _materialised.add(key)
+    real = numba_cuda()
+    pending = []
+    for name, value in list(module_globals.items()):
+        if value is cuda:
+            module_globals[name] = real
+        elif isinstance(value, LazyCudaFunction):
+            module_globals[name] = value._build()
+            if value.py_func.__globals__ is not module_globals:
+                pending.append(value.py_func.__globals__)
+    for other in pending:
+        _materialise(other)

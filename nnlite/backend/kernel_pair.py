@@ -1,0 +1,46 @@
+"""KernelPair: one operator, two targets.
+
+A KernelPair holds a CPU kernel (`@njit(parallel=True, cache=True)`) and its
+CUDA twin (`@cuda.jit(cache=True)`). Calling the pair runs the CPU kernel when
+its first argument is a numpy array and launches the CUDA kernel otherwise,
+sizing the grid from the largest array argument (kernels are grid-stride
+loops, so any grid is correct).
+
+Kernels follow destination passing: inputs, then outputs, then scalars; they
+never allocate and never see a Tensor.
+
+Families of tiny pointwise ops share one CUDA kernel that takes an op code as
+its last scalar (a uniform branch costs nothing on a GPU, and one kernel
+compiles instead of twenty): `KernelPair(add_cpu, arith_cuda, ADD)` appends
+ADD to the CUDA launch only.
+"""
+import numpy as np
+
+from .launch import grid_1d
+
+
+class KernelPair:
+    __slots__ = ("cpu", "cuda", "cuda_args", "__name__")
+
+    def __init__(self, cpu, cuda, *cuda_args):
+        self.cpu = cpu
+        self.cuda = cuda
+        self.cuda_args = cuda_args
+        self.__name__ = getattr(cpu, "__name__", "kernel").removesuffix("_cpu")
+
+    def __call__(self, *args):
+        if type(args[0]) is np.ndarray:
+            return self.cpu(*args)
+        return self.launch(max(_size(a) for a in args), *args)
+
+    def launch(self, work, *args):
+        """Launch the CUDA kernel over `work` grid-stride items."""
+        kernel = getattr(self.cuda, "dispatcher", self.cuda)
+        return kernel[grid_1d(work)](*args, *self.cuda_args)
+
+    def __repr__(self):
+        return f"KernelPair({self.__name__})"
+
+
+def _size(a):
+    return getattr(a, "size", 0) if hasattr(a, "shape") else 0

@@ -1,0 +1,474 @@
+"""Pointwise binary ops with broadcasting and PyTorch's type promotion."""
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.grad_mode import state as _grad_state
+from ..backend import dtype as _dt
+from ..backend.device import CPU
+from ..backend.lazy import kernels
+from ..backend.layout import broadcast_plan
+from ..backend.memory import to_device
+from ..tensor import Tensor
+from ._util import empty_array, flat, wrap
+from .shape import contiguous_array, expand_array
+
+K = kernels("binary")
+
+_Number = (int, float, bool, np.number, np.bool_)
+
+
+# ------------------------------------------------------------------ operands
+
+def promote(op, a, b, to_float=False):
+    """Check two operands and bring them to one dtype and device.
+
+    Returns (a, b, dtype, device): tensors cast to the result dtype (casts are
+    differentiable), Python numbers left as they are, a zero-dim CPU tensor
+    next to a CUDA tensor turned into a number (as torch allows).
+    """
+    ta = isinstance(a, Tensor)
+    tb = isinstance(b, Tensor)
+    if ta and tb:
+        if a._device is not b._device and a._device != b._device:
+            if not a._array.shape and a._device.type == "cpu":
+                a, ta = a.item(), False
+            elif not b._array.shape and b._device.type == "cpu":
+                b, tb = b.item(), False
+            else:
+                raise RuntimeError(f"{op}: Expected all tensors to be on the same device, but found at "
+                                   f"least two devices, {a._device} and {b._device}!")
+        elif a._array.dtype is b._array.dtype and (not to_float or a._array.dtype.kind == "f"):
+            return a, b, a.dtype, a._device  # the common case, kept cheap
+    elif not ta and not tb:
+        raise TypeError(f"{op}(): expected at least one Tensor argument, got "
+                        f"{type(a).__name__} and {type(b).__name__}")
+    for x in (a, b):
+        if not isinstance(x, (Tensor,) + _Number):
+            raise TypeError(f"{op}(): unsupported operand type {type(x).__name__}")
+    dtype = _dt.result_type(a, b)
+    if to_float and not dtype.is_floating_point:
+        dtype = _dt.get_default_dtype()
+    if ta and a.dtype is not dtype:
+        a = a.to(dtype)
+    if tb and b.dtype is not dtype:
+        b = b.to(dtype)
+    return a, b, dtype, (a._device if ta else b._device)
+
+
+_device_scalars = {}
+
+
+def operand_array(x, dtype, device):
+    """A contiguous array for operand x (a tensor, or a number as a 1-element array)."""
+    if isinstance(x, Tensor):
+        return contiguous_array(x._array)
+    if device.type == "cpu":
+        return np.full(1, x, dtype.np)
+    key = (x, dtype, device)  # small constants are reused instead of copied to the GPU each time
+    arr = _device_scalars.get(key)
+    if arr is None:
+        arr = to_device(np.full(1, x, dtype.np), device.index)
+        if len(_device_scalars) < 1024:
+            _device_scalars[key] = arr
+    return arr
+
+
+def binary_arrays(kernel, a, b, out_dtype, device, out=None):
+    """Run a broadcasting binary kernel on two contiguous arrays; returns the output array."""
+    out_shape, shape4, strides = broadcast_plan(a.shape, b.shape)
+    if shape4 is None:  # more than 4 non-collapsible dims: materialise the broadcast
+        a = expand_array(a, out_shape, device)
+        b = expand_array(b, out_shape, device)
+        out_shape, shape4, strides = broadcast_plan(a.shape, b.shape)
+    if out is None:
+        out = empty_array(out_shape, out_dtype, device)
+    if out.size:
+        kernel(flat(a), flat(b), flat(out), shape4, strides[0], strides[1])
+    return out
+
+
+def binary_forward(kernel, a, b, dtype, device, out_dtype=None):
+    """The output tensor of a binary kernel on operands a, b (tensors or numbers)."""
+    out = binary_arrays(kernel, operand_array(a, dtype, device), operand_array(b, dtype, device),
+                        out_dtype or dtype, device)
+    return wrap(out, device)
+
+
+def _shape(x):
+    return x._array.shape if isinstance(x, Tensor) else None
+
+
+# ------------------------------------------------------------------ differentiable ops
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        dtype, device = _dtype_device(a, b)
+        ctx.shapes = (_shape(a), _shape(b))
+        return binary_forward(K.add, a, b, dtype, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        need_a, need_b = ctx.needs_input_grad
+        return (_sum_to(g, sa) if need_a else None), (_sum_to(g, sb) if need_b else None)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        dtype, device = _dtype_device(a, b)
+        ctx.shapes = (_shape(a), _shape(b))
+        return binary_forward(K.sub, a, b, dtype, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        need_a, need_b = ctx.needs_input_grad
+        return (_sum_to(g, sa) if need_a else None), (_sum_to(-g, sb) if need_b else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        dtype, device = _dtype_device(a, b)
+        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
+        ctx.scalars = (a, b)
+        return binary_forward(K.mul, a, b, dtype, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a = ctx.scalars[0] if a is None else a
+        b = ctx.scalars[1] if b is None else b
+        need_a, need_b = ctx.needs_input_grad
+        return (_sum_to(mul(g, b), _shape(a)) if need_a else None), \
+               (_sum_to(mul(g, a), _shape(b)) if need_b else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        dtype, device = _dtype_device(a, b)
+        out = binary_forward(K.div, a, b, dtype, device)
+        ctx.save_for_backward(b if isinstance(b, Tensor) else None, out)
+        ctx.shapes = (_shape(a), _shape(b))
+        ctx.divisor = b
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        b, out = ctx.saved_tensors
+        b = ctx.divisor if b is None else b
+        sa, sb = ctx.shapes
+        need_a, need_b = ctx.needs_input_grad
+        g_over_b = div(g, b)
+        ga = _sum_to(g_over_b, sa) if need_a else None
+        gb = _sum_to(-(g_over_b * out), sb) if need_b else None
+        return ga, gb
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        dtype, device = _dtype_device(a, b)
+        out = binary_forward(K.pow, a, b, dtype, device)
+        ctx.save_for_backward(a if isinstance(a, Tensor) else None,
+                              b if isinstance(b, Tensor) else None, out)
+        ctx.scalars = (a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        a = ctx.scalars[0] if a is None else a
+        b = ctx.scalars[1] if b is None else b
+        need_a, need_b = ctx.needs_input_grad
+        ga = gb = None
+        if need_a:
+            # d/da a**b = b * a**(b-1); zero where b == 0 (torch's convention)
+            ga = _sum_to(where(eq(b, 0), 0.0, g * b * pow(a, sub(b, 1))), _shape(a))
+        if need_b:
+            # d/db a**b = a**b * log(a); zero where a == 0 and b >= 0
+            from .unary import log
+            gb = g * out * log(a) if isinstance(a, Tensor) else g * out * float(np.log(a))
+            if isinstance(a, Tensor):
+                gb = where(logical_and(eq(a, 0), ge(b, 0)), 0.0, gb)
+            gb = _sum_to(gb, _shape(b))
+        return ga, gb
+
+
+class _MaxMin(Function):
+    kernel_name = None
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        dtype, device = _dtype_device(a, b)
+        ctx.save_for_backward(a, b)
+        return binary_forward(getattr(K, cls.kernel_name), a, b, dtype, device)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        a, b = ctx.saved_tensors
+        # ties split the gradient in half, as in PyTorch
+        half = g * 0.5
+        wins_a = gt(a, b) if cls.kernel_name == "maximum" else lt(a, b)
+        wins_b = lt(a, b) if cls.kernel_name == "maximum" else gt(a, b)
+        tie = eq(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ga = _sum_to(where(tie, half, where(wins_a, g, 0.0)), a._array.shape) if need_a else None
+        gb = _sum_to(where(tie, half, where(wins_b, g, 0.0)), b._array.shape) if need_b else None
+        return ga, gb
+
+
+class Maximum(_MaxMin):
+    kernel_name = "maximum"
+
+
+class Minimum(_MaxMin):
+    kernel_name = "minimum"
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        dtype, device = _dtype_device(a, b)
+        c = contiguous_array(cond._array)
+        xa = operand_array(a, dtype, device)
+        xb = operand_array(b, dtype, device)
+        out_shape, shape4, strides = broadcast_plan(c.shape, xa.shape, xb.shape)
+        if shape4 is None:
+            c, xa, xb = (expand_array(v, out_shape, device) for v in (c, xa, xb))
+            out_shape, shape4, strides = broadcast_plan(c.shape, xa.shape, xb.shape)
+        out = empty_array(out_shape, dtype, device)
+        if out.size:
+            K.where(flat(c), flat(xa), flat(xb), flat(out), shape4, *strides)
+        ctx.save_for_backward(cond)
+        ctx.shapes = (_shape(a), _shape(b))
+        return wrap(out, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        cond, = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        _, need_a, need_b = ctx.needs_input_grad
+        ga = _sum_to(where(cond, g, 0.0), sa) if need_a else None
+        gb = _sum_to(where(cond, 0.0, g), sb) if need_b else None
+        return None, ga, gb
+
+
+def _dtype_device(a, b):
+    t = a if isinstance(a, Tensor) else b
+    return t.dtype, t._device
+
+
+def _sum_to(g, shape):
+    if shape is None:
+        return None
+    if g._array.shape == shape:
+        return g
+    from .reduction import sum_to_size
+    return sum_to_size(g, shape)
+
+
+# ------------------------------------------------------------------ public API
+
+def add(input, other, *, alpha=1):
+    a, b, _, _ = promote("add", input, other)
+    if alpha != 1:
+        b = mul(b, alpha)
+    return Add.apply(a, b)
+
+
+def sub(input, other, *, alpha=1):
+    a, b, dtype, _ = promote("sub", input, other)
+    if dtype is _dt.bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                           "Use the `^` or `logical_xor()` operator instead.")
+    if alpha != 1:
+        b = mul(b, alpha)
+    return Sub.apply(a, b)
+
+
+subtract = sub
+
+
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other):
+    a, b, _, _ = promote("mul", input, other)
+    return Mul.apply(a, b)
+
+
+multiply = mul
+
+
+def div(input, other, *, rounding_mode=None):
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        from .unary import trunc
+        q = div(input, other)
+        a, _, dtype, _ = promote("div", input, other)
+        return trunc(q) if dtype.is_floating_point else trunc(q).to(dtype)
+    if rounding_mode is not None:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                         f"'{rounding_mode}'")
+    a, b, _, _ = promote("div", input, other, to_float=True)
+    return Div.apply(a, b)
+
+
+divide = true_divide = div
+
+
+def pow(input, exponent):
+    a, b, _, _ = promote("pow", input, exponent)
+    return Pow.apply(a, b)
+
+
+def maximum(input, other):
+    _require_tensors("maximum", input, other)
+    a, b, _, _ = promote("maximum", input, other)
+    return Maximum.apply(a, b)
+
+
+def minimum(input, other):
+    _require_tensors("minimum", input, other)
+    a, b, _, _ = promote("minimum", input, other)
+    return Minimum.apply(a, b)
+
+
+def _require_tensors(op, a, b):
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        raise TypeError(f"{op}(): argument 'other' must be Tensor, not "
+                        f"{type(b if isinstance(a, Tensor) else a).__name__}")
+
+
+def where(condition, input=None, other=None):
+    if input is None and other is None:
+        from .indexing import nonzero
+        return nonzero(condition, as_tuple=True)
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where(): argument 'condition' must be Tensor, not {type(condition).__name__}")
+    a, b, _, device = promote("where", input, other)
+    if condition._device != device:
+        raise RuntimeError(f"where: Expected all tensors to be on the same device, but found at least "
+                           f"two devices, {condition._device} and {device}!")
+    if condition.dtype is not _dt.bool_:
+        condition = ne(condition, 0)
+    return Where.apply(condition, a, b)
+
+
+def _no_grad_binary(op, kernel_name, input, other, out_dtype=None, to_float=False):
+    a, b, dtype, device = promote(op, input, other, to_float=to_float)
+    return binary_forward(getattr(K, kernel_name), a, b, dtype, device, out_dtype)
+
+
+def floor_divide(input, other):
+    _check_int_division("floor_divide", input, other)
+    return _no_grad_binary("floor_divide", "floor_divide", input, other)
+
+
+class Remainder(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        dtype, device = _dtype_device(a, b)
+        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
+        ctx.scalars = (a, b)
+        return binary_forward(K.remainder, a, b, dtype, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a = ctx.scalars[0] if a is None else a
+        b = ctx.scalars[1] if b is None else b
+        need_a, need_b = ctx.needs_input_grad
+        ga = _sum_to(g, _shape(a)) if need_a else None
+        gb = _sum_to(-(g * floor_divide(a, b)), _shape(b)) if need_b else None
+        return ga, gb
+
+
+def remainder(input, other):
+    _check_int_division("remainder", input, other)
+    a, b, _, _ = promote("remainder", input, other)
+    return Remainder.apply(a, b)
+
+
+fmod_ = None
+
+
+def _check_int_division(op, a, b):
+    """Integer division by zero raises, as in PyTorch (kernels cannot raise)."""
+    if isinstance(b, Tensor):
+        if not b.dtype.is_floating_point and b._device.type == "cpu" and \
+                (not isinstance(a, Tensor) or not a.dtype.is_floating_point) and \
+                b._array.size and not np.all(b._array):
+            raise ZeroDivisionError(f"{op}: integer division by zero")
+    elif isinstance(b, (int, np.integer)) and b == 0 and \
+            (not isinstance(a, Tensor) or not a.dtype.is_floating_point):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+
+
+def _comparison(name):
+    def compare(input, other):
+        return _no_grad_binary(name, name, input, other, out_dtype=_dt.bool_)
+    compare.__name__ = name
+    compare.__doc__ = f"Elementwise {name} (a bool tensor)."
+    return compare
+
+
+eq = _comparison("eq")
+ne = _comparison("ne")
+lt = _comparison("lt")
+le = _comparison("le")
+gt = _comparison("gt")
+ge = _comparison("ge")
+logical_and = _comparison("logical_and")
+logical_or = _comparison("logical_or")
+logical_xor = _comparison("logical_xor")
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def equal(input, other):
+    """True if both tensors have the same shape and elements."""
+    return tuple(input.shape) == tuple(other.shape) and bool(eq(input, other).all())
+
+
+def bitwise_and(input, other):
+    return _bitwise("bitwise_and", logical_and, input, other)
+
+
+def bitwise_or(input, other):
+    return _bitwise("bitwise_or", logical_or, input, other)
+
+
+def bitwise_xor(input, other):
+    return _bitwise("bitwise_xor", logical_xor, input, other)
+
+
+def _bitwise(op, logical, a, b):
+    for x in (a, b):
+        if isinstance(x, Tensor) and x.dtype is not _dt.bool_:
+            raise TypeError(f"{op}: nnlite supports bitwise ops on bool tensors only, got {x.dtype}")
+    return logical(a, b)
+
+
+def add_into(target, other):
+    """target += other on raw arrays (no autograd, no version bump); same shape and device."""
+    a = target._array
+    b = operand_array(other, target.dtype, target._device)
+    if b.dtype != a.dtype:
+        b = other.to(target.dtype)._array
+    if type(a) is np.ndarray and a.flags.c_contiguous or type(a) is not np.ndarray and a.is_c_contiguous():
+        binary_arrays(K.add, a, contiguous_array(b), target.dtype, target._device, out=a)
+    else:
+        from .shape import copy_array_into
+        copy_array_into(binary_arrays(K.add, contiguous_array(a), contiguous_array(b),
+                                      target.dtype, target._device), a)
+
+
+__all__ = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "floor_divide",
+           "remainder", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+           "logical_xor", "equal", "CPU"]

@@ -1,0 +1,331 @@
+"""Pointwise binary kernels with broadcasting: arithmetic, comparisons, where.
+
+Every kernel takes (a, b, out, shape, sa, sb): `a` and `b` are the operands'
+own flat contiguous arrays, `out` the flat output, `shape` the output
+collapsed to a canonical 4-D tuple and `sa`/`sb` element strides of each
+operand over it (0 along broadcast dimensions). See `_loops.binary_loop`.
+
+CPU kernels are one per op (each vectorised with its scalar function inlined);
+their CUDA twin is one kernel per family, taking an op code. `where` is the
+ternary member: (cond, a, b, out, shape, sc, sa, sb).
+"""
+import math
+
+from numba import njit, prange
+
+from ..backend.cuda import cuda
+from ..backend.kernel_pair import KernelPair
+from ._loops import SERIAL_WORK, bcast_offsets, binary_loop
+
+
+# ---------------------------------------------------------------- arithmetic
+
+@njit(inline="always")
+def _add(x, y):
+    return x + y
+
+
+@njit(inline="always")
+def _sub(x, y):
+    return x - y
+
+
+@njit(inline="always")
+def _mul(x, y):
+    return x * y
+
+
+@njit(inline="always")
+def _div(x, y):
+    return x / y
+
+
+@njit(inline="always")
+def _floor_divide(x, y):
+    return x // y
+
+
+@njit(inline="always")
+def _remainder(x, y):
+    return x % y
+
+
+@njit(inline="always")
+def _pow(x, y):
+    return x ** y
+
+
+@njit(inline="always")
+def _maximum(x, y):
+    return x if (x > y or x != x) else y
+
+
+@njit(inline="always")
+def _minimum(x, y):
+    return x if (x < y or x != x) else y
+
+
+@njit(parallel=True, cache=True)
+def add_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_add, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def sub_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_sub, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def mul_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_mul, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def div_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_div, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def floor_divide_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_floor_divide, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def remainder_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_remainder, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def pow_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_pow, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def maximum_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_maximum, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def minimum_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_minimum, a, b, out, shape, sa, sb)
+
+
+(ADD, SUB, MUL, DIV, FLOOR_DIVIDE, REMAINDER, POW, MAXIMUM, MINIMUM) = range(9)
+
+
+@cuda.jit(device=True)
+def _arith_dev(op, out, i, x, y):
+    # Each branch stores for itself: returning values of different types
+    # would unify them (int64 through float64 loses precision).
+    if op == ADD:
+        out[i] = x + y
+        return
+    if op == SUB:
+        out[i] = x - y
+        return
+    if op == MUL:
+        out[i] = x * y
+        return
+    if op == DIV:
+        out[i] = x / y
+        return
+    if op == FLOOR_DIVIDE:
+        out[i] = x // y
+        return
+    if op == REMAINDER:
+        out[i] = x % y
+        return
+    if op == POW:
+        out[i] = x ** y
+        return
+    if op == MAXIMUM:
+        out[i] = x if (x > y or x != x) else y
+        return
+    out[i] = x if (x < y or x != x) else y
+
+
+@cuda.jit(cache=True)
+def arith_cuda(a, b, out, shape, sa, sb, op):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        ia, ib = bcast_offsets(i, shape, sa, sb)
+        _arith_dev(op, out, i, a[ia], b[ib])
+
+
+add = KernelPair(add_cpu, arith_cuda, ADD)
+sub = KernelPair(sub_cpu, arith_cuda, SUB)
+mul = KernelPair(mul_cpu, arith_cuda, MUL)
+div = KernelPair(div_cpu, arith_cuda, DIV)
+floor_divide = KernelPair(floor_divide_cpu, arith_cuda, FLOOR_DIVIDE)
+remainder = KernelPair(remainder_cpu, arith_cuda, REMAINDER)
+pow = KernelPair(pow_cpu, arith_cuda, POW)
+maximum = KernelPair(maximum_cpu, arith_cuda, MAXIMUM)
+minimum = KernelPair(minimum_cpu, arith_cuda, MINIMUM)
+
+
+# ---------------------------------------------------------------- comparisons and logic
+
+@njit(inline="always")
+def _eq(x, y):
+    return x == y
+
+
+@njit(inline="always")
+def _ne(x, y):
+    return x != y
+
+
+@njit(inline="always")
+def _lt(x, y):
+    return x < y
+
+
+@njit(inline="always")
+def _le(x, y):
+    return x <= y
+
+
+@njit(inline="always")
+def _gt(x, y):
+    return x > y
+
+
+@njit(inline="always")
+def _ge(x, y):
+    return x >= y
+
+
+@njit(inline="always")
+def _logical_and(x, y):
+    return bool(x) and bool(y)
+
+
+@njit(inline="always")
+def _logical_or(x, y):
+    return bool(x) or bool(y)
+
+
+@njit(inline="always")
+def _logical_xor(x, y):
+    return bool(x) != bool(y)
+
+
+@njit(parallel=True, cache=True)
+def eq_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_eq, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def ne_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_ne, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def lt_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_lt, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def le_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_le, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def gt_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_gt, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def ge_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_ge, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def logical_and_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_logical_and, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def logical_or_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_logical_or, a, b, out, shape, sa, sb)
+
+
+@njit(parallel=True, cache=True)
+def logical_xor_cpu(a, b, out, shape, sa, sb):
+    binary_loop(_logical_xor, a, b, out, shape, sa, sb)
+
+
+(EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_XOR) = range(9)
+
+
+@cuda.jit(device=True)
+def _compare_dev(op, x, y):
+    if op == EQ:
+        return x == y
+    if op == NE:
+        return x != y
+    if op == LT:
+        return x < y
+    if op == LE:
+        return x <= y
+    if op == GT:
+        return x > y
+    if op == GE:
+        return x >= y
+    if op == LOGICAL_AND:
+        return bool(x) and bool(y)
+    if op == LOGICAL_OR:
+        return bool(x) or bool(y)
+    return bool(x) != bool(y)
+
+
+@cuda.jit(cache=True)
+def compare_cuda(a, b, out, shape, sa, sb, op):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        ia, ib = bcast_offsets(i, shape, sa, sb)
+        out[i] = _compare_dev(op, a[ia], b[ib])
+
+
+eq = KernelPair(eq_cpu, compare_cuda, EQ)
+ne = KernelPair(ne_cpu, compare_cuda, NE)
+lt = KernelPair(lt_cpu, compare_cuda, LT)
+le = KernelPair(le_cpu, compare_cuda, LE)
+gt = KernelPair(gt_cpu, compare_cuda, GT)
+ge = KernelPair(ge_cpu, compare_cuda, GE)
+logical_and = KernelPair(logical_and_cpu, compare_cuda, LOGICAL_AND)
+logical_or = KernelPair(logical_or_cpu, compare_cuda, LOGICAL_OR)
+logical_xor = KernelPair(logical_xor_cpu, compare_cuda, LOGICAL_XOR)
+
+
+# ---------------------------------------------------------------- where (ternary)
+
+@njit(inline="always")
+def _where_task(c, a, b, out, shape, sc, sa, sb, t):
+    l = t % shape[3]
+    r = t // shape[3]
+    k = r % shape[2]
+    r //= shape[2]
+    j = r % shape[1]
+    h = r // shape[1]
+    ic = h * sc[0] + j * sc[1] + k * sc[2] + l * sc[3]
+    ia = h * sa[0] + j * sa[1] + k * sa[2] + l * sa[3]
+    ib = h * sb[0] + j * sb[1] + k * sb[2] + l * sb[3]
+    out[t] = a[ia] if c[ic] else b[ib]
+
+
+@njit(parallel=True, cache=True)
+def where_cpu(c, a, b, out, shape, sc, sa, sb):
+    if out.size <= SERIAL_WORK:
+        for t in range(out.size):
+            _where_task(c, a, b, out, shape, sc, sa, sb, t)
+    else:
+        for t in prange(out.size):
+            _where_task(c, a, b, out, shape, sc, sa, sb, t)
+
+
+@cuda.jit(cache=True)
+def where_cuda(c, a, b, out, shape, sc, sa, sb):
+    for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        _where_task(c, a, b, out, shape, sc, sa, sb, t)
+
+
+where = KernelPair(where_cpu, where_cuda)

@@ -1,0 +1,483 @@
+"""Pointwise unary kernels, forward and backward.
+
+Forward kernels take (x, y) and backward kernels (grad, saved, grad_input),
+all flat contiguous arrays of one size. The functional layer has already cast
+integer inputs of floating ops to the default float dtype.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ..backend.cuda import cuda
+from ..backend.kernel_pair import KernelPair
+from ._loops import SERIAL_WORK, pair_loop, unary_loop
+from .fastmath import fexp, ftanh
+
+
+# ---------------------------------------------------------------- scalar math
+
+@njit(inline="always")
+def _neg(v):
+    return -v
+
+
+@njit(inline="always")
+def _abs(v):
+    return abs(v)
+
+
+@njit(inline="always")
+def _exp(v):
+    return fexp(v)
+
+
+@njit(inline="always")
+def _log(v):
+    return math.log(v)
+
+
+@njit(inline="always")
+def _log1p(v):
+    return math.log1p(v)
+
+
+@njit(inline="always")
+def _expm1(v):
+    return math.expm1(v)
+
+
+@njit(inline="always")
+def _sqrt(v):
+    return math.sqrt(v)
+
+
+@njit(inline="always")
+def _rsqrt(v):
+    return 1 / math.sqrt(v)
+
+
+@njit(inline="always")
+def _sin(v):
+    return math.sin(v)
+
+
+@njit(inline="always")
+def _cos(v):
+    return math.cos(v)
+
+
+@njit(inline="always")
+def _tanh(v):
+    return ftanh(v)
+
+
+@njit(inline="always")
+def _sigmoid(v):
+    return 1 / (1 + fexp(-v))
+
+
+@njit(inline="always")
+def _sign(v):
+    return (v > 0) - (v < 0) if v == v else v
+
+
+@njit(inline="always")
+def _floor(v):
+    return math.floor(v)
+
+
+@njit(inline="always")
+def _ceil(v):
+    return math.ceil(v)
+
+
+@njit(inline="always")
+def _round(v):
+    return np.rint(v)  # half to even, as torch.round
+
+
+@njit(inline="always")
+def _logical_not(v):
+    return not v
+
+
+# ---------------------------------------------------------------- forward
+# Op codes of the shared CUDA kernel (CPU kernels are one per op).
+(NEG, ABS, EXP, LOG, LOG1P, EXPM1, SQRT, RSQRT, SIN, COS, TANH, SIGMOID, SIGN,
+ FLOOR, CEIL, ROUND, LOGICAL_NOT) = range(17)
+
+
+@cuda.jit(device=True)
+def _unary_dev(op, y, i, v):
+    # Each branch stores for itself, so no return types are unified.
+    if op == NEG:
+        y[i] = -v
+        return
+    if op == ABS:
+        y[i] = abs(v)
+        return
+    if op == EXP:
+        y[i] = math.exp(v)
+        return
+    if op == LOG:
+        y[i] = math.log(v)
+        return
+    if op == LOG1P:
+        y[i] = math.log1p(v)
+        return
+    if op == EXPM1:
+        y[i] = math.expm1(v)
+        return
+    if op == SQRT:
+        y[i] = math.sqrt(v)
+        return
+    if op == RSQRT:
+        y[i] = 1 / math.sqrt(v)
+        return
+    if op == SIN:
+        y[i] = math.sin(v)
+        return
+    if op == COS:
+        y[i] = math.cos(v)
+        return
+    if op == TANH:
+        y[i] = math.tanh(v)
+        return
+    if op == SIGMOID:
+        y[i] = 1 / (1 + math.exp(-v))
+        return
+    if op == SIGN:
+        y[i] = ((v > 0) - (v < 0)) if v == v else v
+        return
+    if op == FLOOR:
+        y[i] = math.floor(v)
+        return
+    if op == CEIL:
+        y[i] = math.ceil(v)
+        return
+    if op == ROUND:
+        r = math.floor(v + 0.5)
+        if r - v == 0.5 and r % 2 != 0:  # halfway: to even, as torch.round
+            r -= 1
+        y[i] = r
+        return
+    y[i] = not v
+
+
+@cuda.jit(cache=True)
+def unary_cuda(x, y, op):
+    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        _unary_dev(op, y, i, x[i])
+
+
+@njit(parallel=True, cache=True)
+def neg_cpu(x, y):
+    unary_loop(_neg, x, y)
+
+
+@njit(parallel=True, cache=True)
+def abs_cpu(x, y):
+    unary_loop(_abs, x, y)
+
+
+@njit(parallel=True, cache=True)
+def exp_cpu(x, y):
+    unary_loop(_exp, x, y)
+
+
+@njit(parallel=True, cache=True)
+def log_cpu(x, y):
+    unary_loop(_log, x, y)
+
+
+@njit(parallel=True, cache=True)
+def log1p_cpu(x, y):
+    unary_loop(_log1p, x, y)
+
+
+@njit(parallel=True, cache=True)
+def expm1_cpu(x, y):
+    unary_loop(_expm1, x, y)
+
+
+@njit(parallel=True, cache=True)
+def sqrt_cpu(x, y):
+    unary_loop(_sqrt, x, y)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def rsqrt_cpu(x, y):
+    unary_loop(_rsqrt, x, y)
+
+
+@njit(parallel=True, cache=True)
+def sin_cpu(x, y):
+    unary_loop(_sin, x, y)
+
+
+@njit(parallel=True, cache=True)
+def cos_cpu(x, y):
+    unary_loop(_cos, x, y)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def tanh_cpu(x, y):
+    unary_loop(_tanh, x, y)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def sigmoid_cpu(x, y):
+    unary_loop(_sigmoid, x, y)
+
+
+@njit(parallel=True, cache=True)
+def sign_cpu(x, y):
+    unary_loop(_sign, x, y)
+
+
+@njit(parallel=True, cache=True)
+def floor_cpu(x, y):
+    unary_loop(_floor, x, y)
+
+
+@njit(parallel=True, cache=True)
+def ceil_cpu(x, y):
+    unary_loop(_ceil, x, y)
+
+
+@njit(parallel=True, cache=True)
+def round_cpu(x, y):
+    unary_loop(_round, x, y)
+
+
+@njit(parallel=True, cache=True)
+def logical_not_cpu(x, y):
+    unary_loop(_logical_not, x, y)
+
+
+neg = KernelPair(neg_cpu, unary_cuda, NEG)
+abs_ = KernelPair(abs_cpu, unary_cuda, ABS)
+exp = KernelPair(exp_cpu, unary_cuda, EXP)
+log = KernelPair(log_cpu, unary_cuda, LOG)
+log1p = KernelPair(log1p_cpu, unary_cuda, LOG1P)
+expm1 = KernelPair(expm1_cpu, unary_cuda, EXPM1)
+sqrt = KernelPair(sqrt_cpu, unary_cuda, SQRT)
+rsqrt = KernelPair(rsqrt_cpu, unary_cuda, RSQRT)
+sin = KernelPair(sin_cpu, unary_cuda, SIN)
+cos = KernelPair(cos_cpu, unary_cuda, COS)
+tanh = KernelPair(tanh_cpu, unary_cuda, TANH)
+sigmoid = KernelPair(sigmoid_cpu, unary_cuda, SIGMOID)
+sign = KernelPair(sign_cpu, unary_cuda, SIGN)
+floor = KernelPair(floor_cpu, unary_cuda, FLOOR)
+ceil = KernelPair(ceil_cpu, unary_cuda, CEIL)
+round_ = KernelPair(round_cpu, unary_cuda, ROUND)
+logical_not = KernelPair(logical_not_cpu, unary_cuda, LOGICAL_NOT)
+
+
+# ---------------------------------------------------------------- backward
+# Each takes (grad, saved, grad_input); `saved` is the input x or the output y,
+# whichever the derivative is cheaper in.
+
+
+@njit(inline="always")
+def _abs_bwd(g, x):
+    return g * ((x > 0) - (x < 0))
+
+
+@njit(inline="always")
+def _mul_by(g, s):
+    return g * s
+
+
+@njit(inline="always")
+def _div_by(g, x):
+    return g / x
+
+
+@njit(inline="always")
+def _log1p_bwd(g, x):
+    return g / (x + 1)
+
+
+@njit(inline="always")
+def _expm1_bwd(g, y):
+    return g * (y + 1)
+
+
+@njit(inline="always")
+def _sqrt_bwd(g, y):
+    return g / (y + y)
+
+
+@njit(inline="always")
+def _rsqrt_bwd(g, y):
+    return -0.5 * g * y * y * y
+
+
+@njit(inline="always")
+def _sin_bwd(g, x):
+    return g * math.cos(x)
+
+
+@njit(inline="always")
+def _cos_bwd(g, x):
+    return -g * math.sin(x)
+
+
+@njit(inline="always")
+def _tanh_bwd(g, y):
+    return g * (1 - y * y)
+
+
+@njit(inline="always")
+def _sigmoid_bwd(g, y):
+    return g * y * (1 - y)
+
+
+(ABS_BWD, MUL_SAME, DIV_SAME, LOG1P_BWD, EXPM1_BWD, SQRT_BWD, RSQRT_BWD, SIN_BWD,
+ COS_BWD, TANH_BWD, SIGMOID_BWD) = range(11)
+
+
+@cuda.jit(device=True)
+def _backward_dev(op, g, s):
+    if op == ABS_BWD:
+        return g * ((s > 0) - (s < 0))
+    if op == MUL_SAME:
+        return g * s
+    if op == DIV_SAME:
+        return g / s
+    if op == LOG1P_BWD:
+        return g / (s + 1)
+    if op == EXPM1_BWD:
+        return g * (s + 1)
+    if op == SQRT_BWD:
+        return g / (s + s)
+    if op == RSQRT_BWD:
+        return -0.5 * g * s * s * s
+    if op == SIN_BWD:
+        return g * math.cos(s)
+    if op == COS_BWD:
+        return -g * math.sin(s)
+    if op == TANH_BWD:
+        return g * (1 - s * s)
+    return g * s * (1 - s)
+
+
+@cuda.jit(cache=True)
+def unary_bwd_cuda(g, s, gx, op):
+    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+        gx[i] = _backward_dev(op, g[i], s[i])
+
+
+@njit(parallel=True, cache=True)
+def abs_bwd_cpu(g, s, gx):
+    pair_loop(_abs_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True)
+def mul_same_cpu(g, s, gx):
+    pair_loop(_mul_by, g, s, gx)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def div_same_cpu(g, s, gx):
+    pair_loop(_div_by, g, s, gx)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def log1p_bwd_cpu(g, s, gx):
+    pair_loop(_log1p_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True)
+def expm1_bwd_cpu(g, s, gx):
+    pair_loop(_expm1_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def sqrt_bwd_cpu(g, s, gx):
+    pair_loop(_sqrt_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True)
+def rsqrt_bwd_cpu(g, s, gx):
+    pair_loop(_rsqrt_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True)
+def sin_bwd_cpu(g, s, gx):
+    pair_loop(_sin_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True)
+def cos_bwd_cpu(g, s, gx):
+    pair_loop(_cos_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True)
+def tanh_bwd_cpu(g, s, gx):
+    pair_loop(_tanh_bwd, g, s, gx)
+
+
+@njit(parallel=True, cache=True)
+def sigmoid_bwd_cpu(g, s, gx):
+    pair_loop(_sigmoid_bwd, g, s, gx)
+
+
+abs_bwd = KernelPair(abs_bwd_cpu, unary_bwd_cuda, ABS_BWD)
+mul_same = KernelPair(mul_same_cpu, unary_bwd_cuda, MUL_SAME)
+div_same = KernelPair(div_same_cpu, unary_bwd_cuda, DIV_SAME)
+log1p_bwd = KernelPair(log1p_bwd_cpu, unary_bwd_cuda, LOG1P_BWD)
+expm1_bwd = KernelPair(expm1_bwd_cpu, unary_bwd_cuda, EXPM1_BWD)
+sqrt_bwd = KernelPair(sqrt_bwd_cpu, unary_bwd_cuda, SQRT_BWD)
+rsqrt_bwd = KernelPair(rsqrt_bwd_cpu, unary_bwd_cuda, RSQRT_BWD)
+sin_bwd = KernelPair(sin_bwd_cpu, unary_bwd_cuda, SIN_BWD)
+cos_bwd = KernelPair(cos_bwd_cpu, unary_bwd_cuda, COS_BWD)
+tanh_bwd = KernelPair(tanh_bwd_cpu, unary_bwd_cuda, TANH_BWD)
+sigmoid_bwd = KernelPair(sigmoid_bwd_cpu, unary_bwd_cuda, SIGMOID_BWD)
+
+
+# ---------------------------------------------------------------- clamp
+# torch.clamp is min(max(x, lo), hi): NaN passes through, and lo > hi gives hi.
+
+@njit(inline="always")
+def _clamp(v, lo, hi):
+    v = lo if v < lo else v
+    return hi if v > hi else v
+
+
+@njit(parallel=True, cache=True)
+def clamp_cpu(x, y, lo, hi):
+    if y.size <= SERIAL_WORK:
+        for i in range(y.size):
+            y[i] = _clamp(x[i], lo, hi)
+    else:
+        for i in prange(y.size):
+            y[i] = _clamp(x[i], lo, hi)
+
+
+@cuda.jit(cache=True)
+def clamp_cuda(x, y, lo, hi):
+    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        y[i] = _clamp(x[i], lo, hi)
+
+
+@njit(parallel=True, cache=True)
+def clamp_bwd_cpu(g, x, gx, lo, hi):
+    if gx.size <= SERIAL_WORK:
+        for i in range(gx.size):
+            gx[i] = g[i] if lo <= x[i] <= hi else 0
+    else:
+        for i in prange(gx.size):
+            gx[i] = g[i] if lo <= x[i] <= hi else 0
+
+
+@cuda.jit(cache=True)
+def clamp_bwd_cuda(g, x, gx, lo, hi):
+    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+        gx[i] = g[i] if lo <= x[i] <= hi else 0
+
+
+clamp = KernelPair(clamp_cpu, clamp_cuda)
+clamp_bwd = KernelPair(clamp_bwd_cpu, clamp_bwd_cuda)

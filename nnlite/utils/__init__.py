@@ -1,0 +1,1 @@
+"""Utilities: printing, DLPack."""
