@@ -57,6 +57,8 @@ Tensor.__neg__ = F.neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = F.abs
 Tensor.__invert__ = F.bitwise_not
+Tensor.__matmul__ = _binary_op(F.matmul)
+Tensor.__rmatmul__ = _binary_op(_reverse(F.matmul))
 Tensor.__getitem__ = _indexing.getitem
 Tensor.__setitem__ = _indexing.setitem
 
@@ -249,23 +251,9 @@ def _method(fn):
     return m
 
 
-_METHODS = [
-    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "remainder",
-    "floor_divide", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal",
-    "less", "less_equal", "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
-    "bitwise_not", "equal",
-    "neg", "negative", "abs", "absolute", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos",
-    "tanh", "sigmoid", "sign", "sgn", "floor", "ceil", "round", "trunc", "fix", "clamp", "clip",
-    "clamp_min", "clamp_max", "square", "reciprocal",
-    "sum", "mean", "sum_to_size",
-    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze",
-    "permute", "transpose", "swapaxes", "swapdims", "t", "expand", "expand_as", "broadcast_to",
-    "repeat", "repeat_interleave", "tile", "flip", "fliplr", "flipud", "split", "chunk", "unbind",
-    "narrow", "movedim", "tensor_split", "contiguous", "clone", "to",
-]
-
-for _name in _METHODS:
-    setattr(Tensor, _name, _method(getattr(F, _name)))
+for _family in F.FAMILIES:
+    for _name in _family.TENSOR_METHODS:
+        setattr(Tensor, _name, _method(getattr(_family, _name)))
 
 
 def _where_method(self, condition, other):

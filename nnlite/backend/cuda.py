@@ -69,6 +69,11 @@ class LazyCudaFunction:
         return f"<lazy cuda.jit {self.__qualname__}>"
 
 
+def compiled(kernel):
+    """The numba.cuda dispatcher of a kernel, whether still lazy or materialised."""
+    return kernel.dispatcher if isinstance(kernel, LazyCudaFunction) else kernel
+
+
 class _CudaStandIn:
     """Stands in for `numba.cuda` inside kernel modules until a kernel runs."""
 

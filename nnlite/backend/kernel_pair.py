@@ -16,6 +16,7 @@ ADD to the CUDA launch only.
 """
 import numpy as np
 
+from .cuda import compiled
 from .launch import grid_1d
 
 
@@ -35,8 +36,7 @@ class KernelPair:
 
     def launch(self, work, *args):
         """Launch the CUDA kernel over `work` grid-stride items."""
-        kernel = getattr(self.cuda, "dispatcher", self.cuda)
-        return kernel[grid_1d(work)](*args, *self.cuda_args)
+        return compiled(self.cuda)[grid_1d(work)](*args, *self.cuda_args)
 
     def __repr__(self):
         return f"KernelPair({self.__name__})"

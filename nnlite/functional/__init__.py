@@ -1,22 +1,30 @@
-"""nnlite.functional: every op as a function (torch's names, signatures and numerics).
+"""nnlite.functional: every op as a function, with torch's names, signatures and numerics.
 
-`nnlite.nn.functional` re-exports the neural-network part of it.
+One module per family; each lists its public functions in `__all__` and the
+ones that are also Tensor methods in `TENSOR_METHODS` (bound by
+`nnlite._tensor_methods`). `nnlite.nn.functional` re-exports the
+neural-network part.
 """
-from .binary import (add, bitwise_and, bitwise_or, bitwise_xor, div, divide, eq, equal, floor_divide,
-                     ge, greater, greater_equal, gt, le, less, less_equal, logical_and, logical_or,
-                     logical_xor, lt, maximum, minimum, mul, multiply, ne, not_equal, pow, remainder,
-                     rsub, sub, subtract, true_divide, where)
-from .conversion import to
-from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                       linspace, normal_, ones, ones_like, rand, rand_like, randint, randint_like,
-                       randn, randn_like, randperm, tensor, uniform_, zeros, zeros_like)
-from .reduction import mean, sum, sum_to_size
-from .shape import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate,
-                    contiguous, expand, expand_as, flatten, flip, fliplr, flipud, hstack, movedim,
-                    narrow, permute, repeat, repeat_interleave, reshape, reshape_as, split, squeeze,
-                    stack, swapaxes, swapdims, t, tensor_split, tile, transpose, unbind, unflatten,
-                    unsqueeze, view, view_as, vstack)
-from .unary import (abs, absolute, bitwise_not, ceil, clamp, clamp_max, clamp_min, clip, cos, exp,
-                    expm1, fix, floor, log, log1p, logical_not, neg, negative, reciprocal, round,
-                    rsqrt, sgn, sigmoid, sign, sin, sqrt, square, tanh, trunc)
 from ..tensor import Tensor
+from . import (activation, binary, conv, conversion, creation, dropout, indexing, linear, loss,
+               normalization, pooling, reduction, shape, unary)
+
+# Families whose TENSOR_METHODS become Tensor methods (captured before the
+# star imports below rebind names such as `linear` to functions).
+FAMILIES = [activation, binary, conv, conversion, creation, dropout, indexing, linear, loss,
+            normalization, pooling, reduction, shape, unary]
+
+from .activation import *  # noqa: E402,F401,F403
+from .binary import *  # noqa: E402,F401,F403
+from .conv import *  # noqa: E402,F401,F403
+from .conversion import *  # noqa: E402,F401,F403
+from .creation import *  # noqa: E402,F401,F403
+from .dropout import *  # noqa: E402,F401,F403
+from .indexing import *  # noqa: E402,F401,F403
+from .linear import *  # noqa: E402,F401,F403
+from .loss import *  # noqa: E402,F401,F403
+from .normalization import *  # noqa: E402,F401,F403
+from .pooling import *  # noqa: E402,F401,F403
+from .reduction import *  # noqa: E402,F401,F403
+from .shape import *  # noqa: E402,F401,F403
+from .unary import *  # noqa: E402,F401,F403

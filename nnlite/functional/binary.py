@@ -2,9 +2,7 @@
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import state as _grad_state
 from ..backend import dtype as _dt
-from ..backend.device import CPU
 from ..backend.lazy import kernels
 from ..backend.layout import broadcast_plan
 from ..backend.memory import to_device
@@ -396,8 +394,6 @@ def remainder(input, other):
     return Remainder.apply(a, b)
 
 
-fmod_ = None
-
 
 def _check_int_division(op, a, b):
     """Integer division by zero raises, as in PyTorch (kernels cannot raise)."""
@@ -469,6 +465,9 @@ def add_into(target, other):
                                       target.dtype, target._device), a)
 
 
-__all__ = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "floor_divide",
-           "remainder", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-           "logical_xor", "equal", "CPU"]
+__all__ = ["add", "sub", "subtract", "rsub", "mul", "multiply", "div", "divide", "true_divide", "pow",
+           "maximum", "minimum", "where", "floor_divide", "remainder", "eq", "ne", "lt", "le", "gt",
+           "ge", "greater", "greater_equal", "less", "less_equal", "not_equal", "logical_and",
+           "logical_or", "logical_xor", "equal", "bitwise_and", "bitwise_or", "bitwise_xor"]
+
+TENSOR_METHODS = [n for n in __all__ if n not in ("where", "rsub")]

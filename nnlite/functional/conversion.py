@@ -3,7 +3,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import dtype as _dt
-from ..backend.device import CPU, device as as_device
+from ..backend.device import device as as_device
 from ..backend.memory import to_device
 from ..tensor import Tensor
 from ._util import wrap
@@ -88,4 +88,6 @@ def view_as_dtype(x, dtype):
     return x._view_of(x._array.view(dtype.np))
 
 
-__all__ = ["to", "CPU"]
+__all__ = ["to"]
+
+TENSOR_METHODS = __all__

@@ -348,3 +348,10 @@ def randperm(n, *, generator=None, dtype=None, device=None):
     keys = rand(n, dtype=_dt.float64, generator=generator)
     perm = np.argsort(keys._array, kind="stable").astype((dtype and _dt.as_dtype(dtype).np) or np.int64)
     return tensor(perm, device=device)
+
+
+__all__ = ["arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+           "linspace", "ones", "ones_like", "rand", "rand_like", "randint", "randint_like", "randn",
+           "randn_like", "randperm", "tensor", "zeros", "zeros_like"]
+
+TENSOR_METHODS = []

@@ -141,3 +141,8 @@ def setitem(x, index, value):
         return
     from .advanced_index import advanced_setitem
     advanced_setitem(x, index, value)
+
+
+__all__ = []
+
+TENSOR_METHODS = []

@@ -122,3 +122,7 @@ def sum_to_size(g, *size):
     out = sum(g, tuple(dims), keepdim=True) if dims else g
     return reshape(out, shape) if out._array.shape != shape else out
 
+
+__all__ = ["sum", "mean", "sum_to_size"]
+
+TENSOR_METHODS = __all__

@@ -626,3 +626,13 @@ def repeat_interleave(x, repeats, dim=None):
     y = unsqueeze(x, d + 1)
     y = expand(y, shape[:d + 1] + (int(repeats),) + shape[d + 1:])
     return reshape(contiguous(y), shape[:d] + (shape[d] * int(repeats),) + shape[d + 1:])
+
+
+__all__ = ["broadcast_tensors", "broadcast_to", "cat", "chunk", "clone", "concat", "concatenate",
+           "contiguous", "expand", "expand_as", "flatten", "flip", "fliplr", "flipud", "hstack", "movedim",
+           "narrow", "permute", "repeat", "repeat_interleave", "reshape", "reshape_as", "split", "squeeze",
+           "stack", "swapaxes", "swapdims", "t", "tensor_split", "tile", "transpose", "unbind", "unflatten",
+           "unsqueeze", "view", "view_as", "vstack"]
+
+TENSOR_METHODS = [n for n in __all__ if n not in ("broadcast_tensors", "cat", "concat", "concatenate",
+                                                  "hstack", "vstack", "stack")]

@@ -253,3 +253,10 @@ def clamp_min(input, min):
 
 def clamp_max(input, max):
     return clamp(input, max=max)
+
+
+__all__ = ["abs", "absolute", "bitwise_not", "ceil", "clamp", "clamp_max", "clamp_min", "clip", "cos", "exp",
+           "expm1", "fix", "floor", "log", "log1p", "logical_not", "neg", "negative", "reciprocal", "round",
+           "rsqrt", "sgn", "sigmoid", "sign", "sin", "sqrt", "square", "tanh", "trunc"]
+
+TENSOR_METHODS = __all__

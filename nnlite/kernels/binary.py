@@ -325,7 +325,9 @@ def where_cpu(c, a, b, out, shape, sc, sa, sb):
 @cuda.jit(cache=True)
 def where_cuda(c, a, b, out, shape, sc, sa, sb):
     for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        _where_task(c, a, b, out, shape, sc, sa, sb, t)
+        ic, ia = bcast_offsets(t, shape, sc, sa)
+        ib = bcast_offsets(t, shape, sc, sb)[1]
+        out[t] = a[ia] if c[ic] else b[ib]
 
 
 where = KernelPair(where_cpu, where_cuda)

@@ -32,7 +32,7 @@ def fexp(x):
 _f = np.float32
 
 
-@overload(fexp, inline="always")
+@overload(fexp)
 def _fexp_overload(x):
     if x != types.float32:
         return lambda x: math.exp(x)
@@ -68,7 +68,7 @@ def ftanh(x):
     return math.tanh(x)
 
 
-@overload(ftanh, inline="always")
+@overload(ftanh)
 def _ftanh_overload(x):
     if x != types.float32:
         return lambda x: math.tanh(x)

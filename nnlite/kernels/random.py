@@ -29,25 +29,25 @@ def _bits(seed, counter):
     return z ^ (z >> _S31)
 
 
-def _unit(seed, counter):
-    """A float64 uniform in [0, 1) with 53 random bits."""
-    return np.float64(_bits(seed, counter) >> _S11) * (1.0 / 9007199254740992.0)
+def _unit(bits):
+    """A float64 uniform in [0, 1) from the top 53 of 64 random bits."""
+    return np.float64(bits >> _S11) * (1.0 / 9007199254740992.0)
 
 
-def _normal(seed, counter):
-    """A standard normal (Box-Muller over two draws; u1 in (0, 1] so log is finite)."""
-    u1 = 1.0 - _unit(seed, counter + counter)
-    u2 = _unit(seed, counter + counter + 1)
+def _box_muller(bits1, bits2):
+    """A standard normal from two draws (u1 in (0, 1] so the log is finite)."""
+    u1 = 1.0 - np.float64(bits1 >> _S11) * (1.0 / 9007199254740992.0)
+    u2 = np.float64(bits2 >> _S11) * (1.0 / 9007199254740992.0)
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
 
 
-# Written once, compiled for both targets.
+# Written once, compiled for both targets (each calls only math and numpy scalars).
 bits_cpu = njit(inline="always")(_bits)
 bits_dev = cuda.jit(device=True)(_bits)
 unit_cpu = njit(inline="always")(_unit)
 unit_dev = cuda.jit(device=True)(_unit)
-normal_cpu = njit(inline="always")(_normal)
-normal_dev = cuda.jit(device=True)(_normal)
+box_muller_cpu = njit(inline="always")(_box_muller)
+box_muller_dev = cuda.jit(device=True)(_box_muller)
 
 
 # Rounding a float64 draw to float32 can land on `high` itself (p ~ 2**-25);
@@ -56,7 +56,7 @@ normal_dev = cuda.jit(device=True)(_normal)
 @njit(parallel=True, cache=True)
 def uniform_fill_cpu(out, seed, offset, low, high):
     for i in prange(out.size):
-        out[i] = low + (high - low) * unit_cpu(seed, offset + i)
+        out[i] = low + (high - low) * unit_cpu(bits_cpu(seed, offset + i))
         if out[i] >= high:
             out[i] = low
 
@@ -64,7 +64,7 @@ def uniform_fill_cpu(out, seed, offset, low, high):
 @cuda.jit(cache=True)
 def uniform_fill_cuda(out, seed, offset, low, high):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        out[i] = low + (high - low) * unit_dev(seed, offset + i)
+        out[i] = low + (high - low) * unit_dev(bits_dev(seed, offset + i))
         if out[i] >= high:
             out[i] = low
 
@@ -72,13 +72,15 @@ def uniform_fill_cuda(out, seed, offset, low, high):
 @njit(parallel=True, cache=True)
 def normal_fill_cpu(out, seed, offset, mean, std):
     for i in prange(out.size):
-        out[i] = mean + std * normal_cpu(seed, offset + i)
+        c = 2 * (offset + i)
+        out[i] = mean + std * box_muller_cpu(bits_cpu(seed, c), bits_cpu(seed, c + 1))
 
 
 @cuda.jit(cache=True)
 def normal_fill_cuda(out, seed, offset, mean, std):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        out[i] = mean + std * normal_dev(seed, offset + i)
+        c = 2 * (offset + i)
+        out[i] = mean + std * box_muller_dev(bits_dev(seed, c), bits_dev(seed, c + 1))
 
 
 @njit(parallel=True, cache=True)

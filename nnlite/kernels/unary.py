@@ -79,7 +79,7 @@ def _sigmoid(v):
 
 @njit(inline="always")
 def _sign(v):
-    return (v > 0) - (v < 0) if v == v else v
+    return (1 if v > 0 else (-1 if v < 0 else 0)) if v == v else v
 
 
 @njit(inline="always")
@@ -148,7 +148,7 @@ def _unary_dev(op, y, i, v):
         y[i] = 1 / (1 + math.exp(-v))
         return
     if op == SIGN:
-        y[i] = ((v > 0) - (v < 0)) if v == v else v
+        y[i] = (1 if v > 0 else (-1 if v < 0 else 0)) if v == v else v
         return
     if op == FLOOR:
         y[i] = math.floor(v)
@@ -282,7 +282,7 @@ logical_not = KernelPair(logical_not_cpu, unary_cuda, LOGICAL_NOT)
 
 @njit(inline="always")
 def _abs_bwd(g, x):
-    return g * ((x > 0) - (x < 0))
+    return g * (1 if x > 0 else (-1 if x < 0 else 0))
 
 
 @njit(inline="always")
@@ -342,7 +342,7 @@ def _sigmoid_bwd(g, y):
 @cuda.jit(device=True)
 def _backward_dev(op, g, s):
     if op == ABS_BWD:
-        return g * ((s > 0) - (s < 0))
+        return g * (1 if s > 0 else (-1 if s < 0 else 0))
     if op == MUL_SAME:
         return g * s
     if op == DIV_SAME:

@@ -1,0 +1,2 @@
+"""nnlite.nn: Module, layers, losses, init (the API of torch.nn)."""
+from . import functional

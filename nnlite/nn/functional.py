@@ -1,0 +1,8 @@
+"""nnlite.nn.functional: the neural-network ops, as torch.nn.functional."""
+from ..functional.activation import *  # noqa: F401,F403
+from ..functional.conv import *  # noqa: F401,F403
+from ..functional.dropout import *  # noqa: F401,F403
+from ..functional.linear import bilinear, linear  # noqa: F401
+from ..functional.loss import *  # noqa: F401,F403
+from ..functional.normalization import *  # noqa: F401,F403
+from ..functional.pooling import *  # noqa: F401,F403
