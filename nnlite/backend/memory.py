@@ -202,7 +202,8 @@ def to_host(a):
 
 def to_device(a, index=0):
     """A device copy of a numpy array."""
-    a = np.ascontiguousarray(a)
+    if not a.flags.c_contiguous:
+        a = a.copy(order="C")
     out = device_empty(a.shape, a.dtype, index)
     if a.size:
         out.copy_to_device(a)

@@ -61,14 +61,21 @@ def operand_array(x, dtype, device):
     if isinstance(x, Tensor):
         return contiguous_array(x._array)
     if device.type == "cpu":
-        return np.full(1, x, dtype.np)
+        return _scalar_array(x, dtype)
     key = (x, dtype, device)  # small constants are reused instead of copied to the GPU each time
     arr = _device_scalars.get(key)
     if arr is None:
-        arr = to_device(np.full(1, x, dtype.np), device.index)
+        arr = to_device(_scalar_array(x, dtype), device.index)
         if len(_device_scalars) < 1024:
             _device_scalars[key] = arr
     return arr
+
+
+def _scalar_array(x, dtype):
+    """[x] in dtype; integers wrap around as in torch (uint8 + 300 adds 44)."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool) and not dtype.is_floating_point:
+        return np.array([x], dtype=np.int64).astype(dtype.np)
+    return np.full(1, x, dtype.np)
 
 
 def binary_arrays(kernel, a, b, out_dtype, device, out=None):

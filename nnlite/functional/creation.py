@@ -128,7 +128,8 @@ def _array_from_data(data, dtype, device, copy):
             arr = np.array(data, dtype=dtype.np)
         except ValueError as e:
             raise ValueError(f"tensor(): could not build a tensor from the given data: {e}") from None
-    arr = np.ascontiguousarray(arr)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+        arr = arr.copy(order="C")
     if dev.type == "cuda":
         return to_device(arr, dev.index), dev
     return arr, dev
