@@ -7,12 +7,12 @@ neural-network part.
 """
 from ..tensor import Tensor
 from . import (activation, binary, conv, conversion, creation, dropout, indexing, linear, loss,
-               normalization, pooling, reduction, shape, unary)
+               normalization, padding, pooling, reduction, shape, unary)
 
 # Families whose TENSOR_METHODS become Tensor methods (captured before the
 # star imports below rebind names such as `linear` to functions).
 FAMILIES = [activation, binary, conv, conversion, creation, dropout, indexing, linear, loss,
-            normalization, pooling, reduction, shape, unary]
+            normalization, padding, pooling, reduction, shape, unary]
 
 from .activation import *  # noqa: E402,F401,F403
 from .binary import *  # noqa: E402,F401,F403
@@ -24,6 +24,7 @@ from .indexing import *  # noqa: E402,F401,F403
 from .linear import *  # noqa: E402,F401,F403
 from .loss import *  # noqa: E402,F401,F403
 from .normalization import *  # noqa: E402,F401,F403
+from .padding import *  # noqa: E402,F401,F403
 from .pooling import *  # noqa: E402,F401,F403
 from .reduction import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403

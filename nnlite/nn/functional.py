@@ -5,4 +5,5 @@ from ..functional.dropout import *  # noqa: F401,F403
 from ..functional.linear import bilinear, linear  # noqa: F401
 from ..functional.loss import *  # noqa: F401,F403
 from ..functional.normalization import *  # noqa: F401,F403
+from ..functional.padding import *  # noqa: F401,F403
 from ..functional.pooling import *  # noqa: F401,F403
