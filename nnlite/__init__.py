@@ -16,6 +16,7 @@ from .functional import *  # noqa: F401,F403  (nnlite.add, nnlite.cat, ... as in
 from . import functional, autograd
 from . import _tensor_methods  # noqa: F401  (binds Tensor methods and operators)
 from . import cuda
+from .utils.dlpack import from_dlpack
 
 float = float32
 double = float64

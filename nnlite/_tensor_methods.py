@@ -71,6 +71,7 @@ class _CopyInto(Function):
     @staticmethod
     def forward(ctx, dst, src):
         from .functional.shape import copy_array_into
+        ctx.check_inplace(dst)
         copy_array_into(src._array, dst._array)
         ctx.mark_dirty(dst)
         ctx.src_shape = src._array.shape
@@ -111,9 +112,9 @@ def inplace(op, self, compute, uses_self=True):
     from a clone so the overwrite does not invalidate the saved value.
     """
     graph = _grad_state.enabled and (self._requires_grad or _any_requires_grad(compute))
+    if graph and self._requires_grad and self.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     if graph and uses_self and self._requires_grad:
-        if self.grad_fn is None:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
         result = compute(self.clone())
     else:
         result = compute(self)

@@ -40,6 +40,21 @@ def device(request):
     return request.param
 
 
+@pytest.fixture(params=[pytest.param("cuda", marks=pytest.mark.cuda)])
+def cuda_device(request):
+    """For CUDA-only tests: "cuda" (GPU or simulator), skipped when numba-cuda is missing."""
+    if not _cuda_ok():
+        pytest.skip("CUDA is not available (install numba-cuda for the simulator)")
+    return "cuda"
+
+
+@pytest.fixture
+def real_gpu():
+    """For tests of what the simulator cannot model (CUDA array interface, DLPack on device)."""
+    if SIMULATED or not _cuda_ok():
+        pytest.skip("needs a real CUDA GPU")
+
+
 @pytest.fixture
 def torch():
     return pytest.importorskip("torch")

@@ -90,6 +90,12 @@ class BackwardNode:
     def mark_dirty(self, *tensors):
         self._dirty = tensors
 
+    def check_inplace(self, *tensors):
+        """Raise before an in-place forward writes into a tensor that must not change
+        (a leaf that requires grad); call it first in in-place forwards."""
+        for t in tensors:
+            _check_inplace_allowed(t)
+
     def mark_non_differentiable(self, *tensors):
         self._non_differentiable = tensors
 
@@ -136,7 +142,10 @@ class _NoGraphCtx:
     """The ctx handed to forward when no graph is recorded: saving is a no-op,
     but marking a tensor dirty still bumps its version, as in PyTorch."""
 
-    needs_input_grad = ()
+    __slots__ = ("needs_input_grad", "__dict__")
+
+    def __init__(self, n_inputs):
+        self.needs_input_grad = (False,) * n_inputs
 
     def save_for_backward(self, *tensors):
         pass
@@ -144,6 +153,9 @@ class _NoGraphCtx:
     def mark_dirty(self, *tensors):
         for t in tensors:
             t._version[0] += 1
+
+    def check_inplace(self, *tensors):
+        pass  # without a graph, in-place writes are always allowed (e.g. optimizer steps)
 
     def mark_non_differentiable(self, *tensors):
         pass
@@ -175,7 +187,7 @@ class Function(metaclass=_FunctionMeta):
             for a in args:
                 if isinstance(a, _Tensor) and a._requires_grad:
                     return _apply_with_graph(cls, args)
-        return cls.forward(_NoGraphCtx(), *args)
+        return cls.forward(_NoGraphCtx(len(args)), *args)
 
 
 def _apply_with_graph(cls, args):
@@ -187,7 +199,7 @@ def _apply_with_graph(cls, args):
         _grad_state.enabled = True
     single = isinstance(outputs, _Tensor)
     outs = _attach_outputs(ctx, args, (outputs,) if single else tuple(outputs))
-    return outs[0] if single else outs
+    return outs[0] if single else tuple(outs)
 
 
 def _attach_outputs(ctx, args, outs):

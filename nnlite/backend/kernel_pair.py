@@ -31,7 +31,11 @@ class KernelPair:
 
     def __call__(self, *args):
         if type(args[0]) is np.ndarray:
-            return self.cpu(*args)
+            try:
+                return self.cpu(*args)
+            except Exception as e:
+                _explain_cpu_failure(self.__name__, args, e)
+                raise
         return self.launch(max(_size(a) for a in args), *args)
 
     def launch(self, work, *args):
@@ -44,3 +48,10 @@ class KernelPair:
 
 def _size(a):
     return getattr(a, "size", 0) if hasattr(a, "shape") else 0
+
+
+def _explain_cpu_failure(name, args, error):
+    """Turn Numba's error for a dtype it cannot compile (float16 on CPU) into a clear one."""
+    if any(getattr(a, "dtype", None) == np.float16 for a in args):
+        raise TypeError(f"{name}: float16 tensors compute on CUDA only; on the CPU convert them "
+                        "with .float() first") from error

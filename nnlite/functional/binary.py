@@ -72,10 +72,11 @@ def operand_array(x, dtype, device):
 
 
 def _scalar_array(x, dtype):
-    """[x] in dtype; integers wrap around as in torch (uint8 + 300 adds 44)."""
+    """x as a 0-d array of dtype (so it broadcasts like a scalar); integers wrap around
+    as in torch (uint8 + 300 adds 44)."""
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool) and not dtype.is_floating_point:
-        return np.array([x], dtype=np.int64).astype(dtype.np)
-    return np.full(1, x, dtype.np)
+        return np.array(x, dtype=np.int64).astype(dtype.np)
+    return np.array(x, dtype=dtype.np)
 
 
 def binary_arrays(kernel, a, b, out_dtype, device, out=None):
@@ -133,22 +134,38 @@ class Sub(Function):
         return (_sum_to(g, sa) if need_a else None), (_sum_to(-g, sb) if need_b else None)
 
 
+def _tensor_if(x, needed):
+    """Save only what backward will read: a saved tensor pins memory and makes
+    later in-place writes to it an error."""
+    return x if needed and isinstance(x, Tensor) else None
+
+
+def _saved_or_scalars(ctx):
+    """The operands backward needs: saved tensors, or the Python numbers kept on ctx."""
+    return tuple(n if t is None else t for t, n in zip(ctx.saved_tensors, ctx.scalars))
+
+
+def _number(x):
+    """x when it is a Python number (kept on ctx), None for tensors (saved instead)."""
+    return None if isinstance(x, Tensor) else x
+
+
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         dtype, device = _dtype_device(a, b)
-        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
-        ctx.scalars = (a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(_tensor_if(a, need_b), _tensor_if(b, need_a))
+        ctx.scalars = (_number(a), _number(b))
+        ctx.shapes = (_shape(a), _shape(b))
         return binary_forward(K.mul, a, b, dtype, device)
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        a = ctx.scalars[0] if a is None else a
-        b = ctx.scalars[1] if b is None else b
+        a, b = _saved_or_scalars(ctx)
+        sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
-        return (_sum_to(mul(g, b), _shape(a)) if need_a else None), \
-               (_sum_to(mul(g, a), _shape(b)) if need_b else None)
+        return (_sum_to(mul(g, b), sa) if need_a else None), (_sum_to(mul(g, a), sb) if need_b else None)
 
 
 class Div(Function):
@@ -156,9 +173,10 @@ class Div(Function):
     def forward(ctx, a, b):
         dtype, device = _dtype_device(a, b)
         out = binary_forward(K.div, a, b, dtype, device)
-        ctx.save_for_backward(b if isinstance(b, Tensor) else None, out)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(_tensor_if(b, need_a or need_b), out if need_b else None)
         ctx.shapes = (_shape(a), _shape(b))
-        ctx.divisor = b
+        ctx.divisor = _number(b)
         return out
 
     @staticmethod
@@ -178,28 +196,30 @@ class Pow(Function):
     def forward(ctx, a, b):
         dtype, device = _dtype_device(a, b)
         out = binary_forward(K.pow, a, b, dtype, device)
-        ctx.save_for_backward(a if isinstance(a, Tensor) else None,
-                              b if isinstance(b, Tensor) else None, out)
-        ctx.scalars = (a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(_tensor_if(a, True), _tensor_if(b, need_a))
+        ctx.scalars = (_number(a), _number(b))
+        ctx.shapes = (_shape(a), _shape(b))
         return out
 
     @staticmethod
     def backward(ctx, g):
-        a, b, out = ctx.saved_tensors
-        a = ctx.scalars[0] if a is None else a
-        b = ctx.scalars[1] if b is None else b
+        a, b = _saved_or_scalars(ctx)
+        sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
         if need_a:
             # d/da a**b = b * a**(b-1); zero where b == 0 (torch's convention)
-            ga = _sum_to(where(eq(b, 0), 0.0, g * b * pow(a, sub(b, 1))), _shape(a))
+            ga = _sum_to(where(eq(b, 0), 0.0, g * b * pow(a, sub(b, 1))), sa)
         if need_b:
             # d/db a**b = a**b * log(a); zero where a == 0 and b >= 0
             from .unary import log
-            gb = g * out * log(a) if isinstance(a, Tensor) else g * out * float(np.log(a))
+            out = pow(a, b)
             if isinstance(a, Tensor):
-                gb = where(logical_and(eq(a, 0), ge(b, 0)), 0.0, gb)
-            gb = _sum_to(gb, _shape(b))
+                gb = where(logical_and(eq(a, 0), ge(b, 0)), 0.0, g * out * log(a))
+            else:
+                gb = g * out * float(np.log(a))
+            gb = _sum_to(gb, sb)
         return ga, gb
 
 
@@ -380,18 +400,21 @@ class Remainder(Function):
     @staticmethod
     def forward(ctx, a, b):
         dtype, device = _dtype_device(a, b)
-        ctx.save_for_backward(a if isinstance(a, Tensor) else None, b if isinstance(b, Tensor) else None)
-        ctx.scalars = (a, b)
+        need_b = ctx.needs_input_grad[1]
+        ctx.save_for_backward(_tensor_if(a, need_b), _tensor_if(b, need_b))
+        ctx.scalars = (_number(a), _number(b))
+        ctx.shapes = (_shape(a), _shape(b))
         return binary_forward(K.remainder, a, b, dtype, device)
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        a = ctx.scalars[0] if a is None else a
-        b = ctx.scalars[1] if b is None else b
+        sa, sb = ctx.shapes
         need_a, need_b = ctx.needs_input_grad
-        ga = _sum_to(g, _shape(a)) if need_a else None
-        gb = _sum_to(-(g * floor_divide(a, b)), _shape(b)) if need_b else None
+        ga = _sum_to(g, sa) if need_a else None
+        gb = None
+        if need_b:
+            a, b = _saved_or_scalars(ctx)
+            gb = _sum_to(-(g * floor_divide(a, b)), sb)
         return ga, gb
 
 

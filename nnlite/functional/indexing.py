@@ -96,6 +96,7 @@ class BasicIndexPut(Function):
 
     @staticmethod
     def forward(ctx, x, value, index):
+        ctx.check_inplace(x)
         region = basic_view_array(x._array, index)
         src = value._array if isinstance(value, Tensor) else _scalar_array(value, x)
         copy_array_into(src, region)

@@ -452,8 +452,7 @@ def split(x, split_size_or_sections, dim=0):
         if sum(sizes) != size:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
                                f"size at dimension {d}), but got split_sizes={sizes}")
-    ctx_ctx = Split.apply(x, d, tuple(sizes))
-    return ctx_ctx if isinstance(ctx_ctx, tuple) else (ctx_ctx,)
+    return Split.apply(x, d, tuple(sizes))
 
 
 def chunk(x, chunks, dim=0):

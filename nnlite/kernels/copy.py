@@ -87,6 +87,9 @@ def strided_copy(src, dst):
     shape = tuple(dst.shape)
     if dst.size == 0:
         return
+    if type(dst) is np.ndarray and np.float16 in (src.dtype, dst.dtype):
+        np.copyto(dst, src, casting="unsafe")  # Numba's CPU target has no float16
+        return
     src_strides = _broadcast_strides(src, shape)
     collapsed, (ss, ds) = collapse_dims(shape, src_strides, list(dst.strides))
     if len(collapsed) > RANK:  # rare: peel the leading dim in Python
