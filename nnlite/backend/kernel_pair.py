@@ -36,6 +36,8 @@ class KernelPair:
             except Exception as e:
                 _explain_cpu_failure(self.__name__, args, e)
                 raise
+        if hasattr(args[0], "_array"):  # tensors, from a user's Function
+            return self(*_unwrap_tensors(self.__name__, args))
         return self.launch(max(_size(a) for a in args), *args)
 
     def launch(self, work, *args):
@@ -44,6 +46,23 @@ class KernelPair:
 
     def __repr__(self):
         return f"KernelPair({self.__name__})"
+
+
+def _unwrap_tensors(name, args):
+    """The arrays of contiguous tensors on one device (other arguments pass through)."""
+    arrays = []
+    device = None
+    for i, a in enumerate(args):
+        if hasattr(a, "_array"):
+            if not a.is_contiguous():
+                raise RuntimeError(f"{name}: argument {i} is not contiguous; call .contiguous() first")
+            if device is None:
+                device = a.device
+            elif a.device != device:
+                raise RuntimeError(f"{name}: all tensors must be on one device, got {device} and {a.device}")
+            a = a._array
+        arrays.append(a)
+    return arrays
 
 
 def _size(a):

@@ -518,13 +518,13 @@ def cat(tensors, dim=0):
     d = normalize_dim("cat", dim, ref.ndim)
     from ..backend.dtype import promote_types
     dtype = ref.dtype
-    for t in nonempty[1:]:
+    for number, t in enumerate(nonempty[1:], 1):
         if t.ndim != ref.ndim:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and {t.ndim}")
         for i, (a, b) in enumerate(zip(ref._array.shape, t._array.shape)):
             if i != d and a != b:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected size {a} "
-                                   f"but got size {b} for tensor number {nonempty.index(t)} in the list.")
+                                   f"but got size {b} for tensor number {number} in the list.")
         dtype = promote_types(dtype, t.dtype)
     nonempty = [t if t.dtype is dtype else t.to(dtype) for t in nonempty]
     return Cat.apply(d, *nonempty)
@@ -576,8 +576,9 @@ class Flip(Function):
         return flip(g, ctx.dims), None
 
 
-def flip(x, dims):
-    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+def flip(x, *dims):
+    """torch.flip(x, dims) and Tensor.flip(*dims)."""
+    dims = _shape_arg(dims)
     dims = tuple(sorted({normalize_dim("flip", d, x.ndim) for d in dims}))
     return Flip.apply(x, dims)
 

@@ -79,17 +79,17 @@ def _sigmoid(v):
 
 @njit(inline="always")
 def _sign(v):
-    return (1 if v > 0 else (-1 if v < 0 else 0)) if v == v else v
+    return 1 if v > 0 else (-1 if v < 0 else 0)  # NaN gives 0, as torch.sign
 
 
 @njit(inline="always")
 def _floor(v):
-    return math.floor(v)
+    return np.floor(v)  # math.floor returns an int and would turn NaN/inf into garbage
 
 
 @njit(inline="always")
 def _ceil(v):
-    return math.ceil(v)
+    return np.ceil(v)
 
 
 @njit(inline="always")
@@ -110,59 +110,46 @@ def _logical_not(v):
 
 @cuda.jit(device=True)
 def _unary_dev(op, y, i, v):
-    # Each branch stores for itself, so no return types are unified.
+    # Each branch stores for itself, so no return types are unified. The
+    # guards give IEEE results where Python's math module (which the CUDA
+    # simulator runs) would raise; on a GPU they cost a compare.
     if op == NEG:
         y[i] = -v
-        return
-    if op == ABS:
+    elif op == ABS:
         y[i] = abs(v)
-        return
-    if op == EXP:
-        y[i] = math.exp(v)
-        return
-    if op == LOG:
-        y[i] = math.log(v)
-        return
-    if op == LOG1P:
-        y[i] = math.log1p(v)
-        return
-    if op == EXPM1:
-        y[i] = math.expm1(v)
-        return
-    if op == SQRT:
-        y[i] = math.sqrt(v)
-        return
-    if op == RSQRT:
-        y[i] = 1 / math.sqrt(v)
-        return
-    if op == SIN:
-        y[i] = math.sin(v)
-        return
-    if op == COS:
-        y[i] = math.cos(v)
-        return
-    if op == TANH:
+    elif op == EXP:
+        y[i] = math.exp(v) if not v >= 709.0 else math.inf  # (NaN passes)
+    elif op == LOG:
+        y[i] = math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan)
+    elif op == LOG1P:
+        y[i] = math.log1p(v) if v > -1 else (-math.inf if v == -1 else math.nan)
+    elif op == EXPM1:
+        y[i] = math.expm1(v) if not v >= 709.0 else math.inf
+    elif op == SQRT:
+        y[i] = math.sqrt(v) if v >= 0 else math.nan
+    elif op == RSQRT:
+        y[i] = 1 / math.sqrt(v) if v > 0 else (math.copysign(math.inf, v) if v == 0 else math.nan)
+    elif op == SIN:
+        y[i] = math.sin(v) if not math.isinf(v) else math.nan
+    elif op == COS:
+        y[i] = math.cos(v) if not math.isinf(v) else math.nan
+    elif op == TANH:
         y[i] = math.tanh(v)
-        return
-    if op == SIGMOID:
-        y[i] = 1 / (1 + math.exp(-v))
-        return
-    if op == SIGN:
-        y[i] = (1 if v > 0 else (-1 if v < 0 else 0)) if v == v else v
-        return
-    if op == FLOOR:
-        y[i] = math.floor(v)
-        return
-    if op == CEIL:
-        y[i] = math.ceil(v)
-        return
-    if op == ROUND:
-        r = math.floor(v + 0.5)
+    elif op == SIGMOID:
+        y[i] = 1 / (1 + math.exp(-v)) if not v <= -709.0 else 0.0
+    elif op == SIGN:
+        y[i] = 1 if v > 0 else (-1 if v < 0 else 0)
+    elif op == FLOOR:
+        y[i] = math.floor(v) if abs(v) < 4503599627370496.0 else v  # |v| >= 2**52: integral already
+    elif op == CEIL:
+        y[i] = math.ceil(v) if abs(v) < 4503599627370496.0 else v
+    elif op == ROUND:
+        r = math.floor(v + 0.5) if abs(v) < 4503599627370496.0 else v
         if r - v == 0.5 and r % 2 != 0:  # halfway: to even, as torch.round
             r -= 1
         y[i] = r
-        return
-    y[i] = not v
+    else:
+        y[i] = not v
 
 
 @cuda.jit(cache=True)
