@@ -4,10 +4,9 @@ Kept apart from tensor.py so that the Tensor class stays readable and the
 functional layer can import Tensor without a cycle.
 """
 from . import functional as F
-from .autograd.function import Function
 from .autograd.grad_mode import state as _grad_state
-from .backend import dtype as _dt
 from .functional import indexing as _indexing
+from .functional.inplace import inplace  # noqa: F401  (also used by nn ops)
 from .tensor import Tensor
 
 # ------------------------------------------------------------------ operators
@@ -65,91 +64,12 @@ Tensor.__setitem__ = _indexing.setitem
 
 # ------------------------------------------------------------------ in-place ops
 
-class _CopyInto(Function):
-    """dst <- src in place: dst's old value gets no gradient, src gets all of it."""
-
-    @staticmethod
-    def forward(ctx, dst, src):
-        from .functional.shape import copy_array_into
-        ctx.check_inplace(dst)
-        copy_array_into(src._array, dst._array)
-        ctx.mark_dirty(dst)
-        ctx.src_shape = src._array.shape
-        return dst
-
-    @staticmethod
-    def backward(ctx, g):
-        return None, F.sum_to_size(g, ctx.src_shape)
-
-
-def _check_inplace_result(op, self, result):
-    if tuple(result._array.shape) != tuple(self._array.shape):
-        raise RuntimeError(f"{op}: output with shape {list(self.shape)} doesn't match the broadcast shape "
-                           f"{list(result.shape)}")
-    if result.dtype is not self.dtype:
-        if _category(result.dtype) > _category(self.dtype):
-            raise RuntimeError(f"{op}: result type {_type_name(result.dtype)} can't be cast to the desired "
-                               f"output type {_type_name(self.dtype)}")
-        result = result.to(self.dtype)
-    return result
-
-
-def _category(d):
-    return 0 if d is _dt.bool_ else (2 if d.is_floating_point else 1)
-
-
-def _type_name(d):
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
-            "uint8": "Byte", "bool": "Bool"}[d.name]
-
-
-def inplace(op, self, compute, uses_self=True):
-    """Store compute(self) into self, as torch's in-place ops do.
-
-    Without a graph the result is computed and copied into self's memory.
-    With one, self takes the result's history (through _CopyInto, which marks
-    self dirty); when the op's backward needs self's old value, it computes
-    from a clone so the overwrite does not invalidate the saved value.
-    """
-    graph = _grad_state.enabled and (self._requires_grad or _any_requires_grad(compute))
-    if graph and self._requires_grad and self.grad_fn is None:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    if graph and uses_self and self._requires_grad:
-        result = compute(self.clone())
-    else:
-        result = compute(self)
-    result = _check_inplace_result(op, self, result)
-    if graph and result._requires_grad:
-        return _CopyInto.apply(self, result)
-    _copy_no_graph(self, result)
-    return self
-
-
-def _copy_no_graph(self, result):
-    from .functional.shape import copy_array_into
-    if self._requires_grad and self.grad_fn is None and _grad_state.enabled:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    copy_array_into(result._array, self._array)
-    self._version[0] += 1
-
-
-def _any_requires_grad(compute):
-    return any(getattr(c, "_requires_grad", False) for c in getattr(compute, "operands", ()))
-
-
-class _Compute:
-    """compute(self) = fn(self, *operands, **kwargs), remembering the operands."""
-
-    def __init__(self, fn, *operands, **kwargs):
-        self.fn, self.operands, self.kwargs = fn, operands, kwargs
-
-    def __call__(self, x):
-        return self.fn(x, *self.operands, **self.kwargs)
-
-
 def _inplace_method(name, fn, uses_self=True):
+    """Tensor.<name>: fn(self, *args) stored into self (see functional/inplace.py)."""
     def method(self, *args, **kwargs):
-        return inplace(name, self, _Compute(fn, *args, **kwargs), uses_self)
+        operands = [a for a in args if isinstance(a, Tensor)] + \
+                   [v for v in kwargs.values() if isinstance(v, Tensor)]
+        return inplace(name, self, lambda x: fn(x, *args, **kwargs), operands, uses_self)
     method.__name__ = name
     return method
 
@@ -181,30 +101,20 @@ Tensor.__itruediv__ = Tensor.div_
 def _copy_(self, src, non_blocking=False):
     if not isinstance(src, Tensor):
         src = F.tensor(src, dtype=self.dtype, device=self._device)
-    if src._device != self._device:
-        src = src.to(self._device)
-    if src.dtype is not self.dtype:
-        src = src.to(self.dtype)
-    if src._requires_grad and _grad_state.enabled or self._requires_grad and _grad_state.enabled:
-        if self._requires_grad and self.grad_fn is None:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        expanded = F.expand(src, self.shape) if tuple(src.shape) != tuple(self.shape) else src
-        return _CopyInto.apply(self, expanded)
-    _copy_no_graph(self, src)
-    return self
+
+    def moved(_):
+        s = src.to(self._device, self.dtype)
+        return F.expand(s, self.shape) if tuple(s.shape) != tuple(self.shape) else s
+    return inplace("copy_", self, moved, (src,), uses_self=False)
 
 
 def _fill_(self, value):
     if isinstance(value, Tensor):
         value = value.item()
-    if self._requires_grad and self.grad_fn is None and _grad_state.enabled:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    if self._requires_grad and _grad_state.enabled:
-        return _CopyInto.apply(self, F.full_like(self, value))
-    if self.is_contiguous():
-        F.creation.fill_(self, value)
-    else:
-        _copy_no_graph(self, F.full((), value, dtype=self.dtype, device=self._device))
+    if _grad_state.enabled and (self._requires_grad or self._base is not None and self._base._requires_grad) \
+            or not self.is_contiguous():
+        return inplace("fill_", self, lambda x: F.full_like(x, value), uses_self=False)
+    F.creation.fill_(self, value)  # the common case: one kernel writes the value
     self._version[0] += 1
     return self
 
@@ -222,15 +132,11 @@ def _normal_(self, mean=0.0, std=1.0, generator=None):
 
 
 def _random_fill(self, fill, a, b, generator):
-    if self._requires_grad and self.grad_fn is None and _grad_state.enabled:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    if self.is_contiguous():
-        fill(self, a, b, generator)
-    else:
-        tmp = F.empty_like(self)
-        fill(tmp, a, b, generator)
-        _copy_no_graph(self, tmp)
-        return self
+    def draw(x):
+        return fill(F.empty_like(x), a, b, generator)
+    if _grad_state.enabled and (self._requires_grad or self._base is not None) or not self.is_contiguous():
+        return inplace("random fill", self, draw, uses_self=False)
+    fill(self, a, b, generator)
     self._version[0] += 1
     return self
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from .autograd import function as _function
 from .autograd.function import AccumulateGrad
-from .autograd.grad_mode import state as _grad_state
 from .backend import dtype as _dt
 from .backend.device import CPU, device as _as_device
 

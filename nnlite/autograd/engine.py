@@ -6,7 +6,7 @@ touches no `.grad`. Both run every node's backward at most once, after all the
 gradients flowing into it have been summed, and free the saved tensors unless
 `retain_graph=True`. Backward runs with grad mode off (no higher-order graphs).
 """
-from .function import AccumulateGrad, _RemovableHandle  # noqa: F401  (re-exported)
+from .function import AccumulateGrad
 from .grad_mode import state as _grad_state
 
 _ops = None

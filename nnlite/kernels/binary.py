@@ -9,8 +9,6 @@ CPU kernels are one per op (each vectorised with its scalar function inlined);
 their CUDA twin is one kernel per family, taking an op code. `where` is the
 ternary member: (cond, a, b, out, shape, sc, sa, sb).
 """
-import math
-
 from numba import njit, prange
 
 from ..backend.cuda import cuda

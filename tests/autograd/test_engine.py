@@ -218,3 +218,31 @@ def test_graph_is_freed_without_reference_cycles():
         assert node() is None  # freed by reference counting alone
     finally:
         gc.enable()
+
+
+def test_inplace_on_views_of_graph_tensors_gives_torch_gradients(torch):
+    def run(t):
+        x = t([[1.0, -2.0, 3.0], [0.5, 1.5, -1.0]])
+        w = t([2.0, -1.0, 0.5])
+        y = x * w
+        y[:, 0].mul_(3)            # in place on a column view
+        y[1] += w                  # view += tensor, then written back by setitem
+        flat = y.view(-1)
+        flat.add_(x.view(-1))      # in place on a reshaped view
+        y.t()[2].clamp_(max=0.25)  # a view of a view
+        return (y * y).sum(), x, w
+
+    y, x, w = run(lambda v: nnlite.tensor(v, dtype=nnlite.float64, requires_grad=True))
+    y.backward()
+    ty, tx, tw = run(lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True))
+    ty.backward()
+    assert_close(y, ty)
+    assert_close(x.grad, tx.grad)
+    assert_close(w.grad, tw.grad)
+
+
+def test_inplace_on_a_view_of_a_leaf_raises():
+    w = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="view of a leaf Variable that requires grad"):
+        w[0:1].mul_(2)
+    assert_close(w, [1.0, 2.0])  # nothing was written
