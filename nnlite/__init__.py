@@ -17,6 +17,8 @@ from . import functional, autograd
 from . import _tensor_methods  # noqa: F401  (binds Tensor methods and operators)
 from . import cuda, nn
 from .utils.dlpack import from_dlpack
+from . import optim
+from .serialization import load, save
 
 float = float32
 double = float64

@@ -1,0 +1,21 @@
+"""The layers of nnlite.nn, one family per file (the same file names as the functional families)."""
+from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, Mish,
+                         ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh)
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .conv import Conv2d
+from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
+from .flatten import Flatten, Unflatten
+from .linear import Bilinear, Identity, Linear
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from .module import Module
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AlphaDropout", "AvgPool2d", "BatchNorm1d",
+           "BatchNorm2d", "BCELoss", "BCEWithLogitsLoss", "Bilinear", "CELU", "Conv2d",
+           "CrossEntropyLoss", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "ELU",
+           "FeatureAlphaDropout", "Flatten", "GELU", "Hardsigmoid", "Hardswish", "Hardtanh",
+           "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d",
+           "Mish", "Module", "ModuleDict", "ModuleList", "MSELoss", "NLLLoss", "ParameterDict",
+           "ParameterList", "ReLU", "ReLU6", "SELU", "Sequential", "Sigmoid", "SiLU",
+           "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "Unflatten"]
