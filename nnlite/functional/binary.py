@@ -209,16 +209,20 @@ class Pow(Function):
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
         if need_a:
-            # d/da a**b = b * a**(b-1); zero where b == 0 (torch's convention)
-            ga = _sum_to(where(eq(b, 0), 0.0, g * b * pow(a, sub(b, 1))), sa)
+            # d/da a**b = b * a**(b-1), zero where b == 0 (torch's convention)
+            if isinstance(b, Tensor):
+                ga = where(eq(b, 0), 0.0, g * b * pow(a, sub(b, 1)))
+            else:
+                ga = g * (b * pow(a, b - 1)) if b != 0 else g * 0.0
+            ga = _sum_to(ga, sa)
         if need_b:
-            # d/db a**b = a**b * log(a); zero where a == 0 and b >= 0
+            # d/db a**b = a**b * log(a), zero where a == 0 and b >= 0
             from .unary import log
             out = pow(a, b)
             if isinstance(a, Tensor):
                 gb = where(logical_and(eq(a, 0), ge(b, 0)), 0.0, g * out * log(a))
             else:
-                gb = g * out * float(np.log(a))
+                gb = g * out * float(np.log(a)) if a != 0 else g * 0.0
             gb = _sum_to(gb, sb)
         return ga, gb
 

@@ -295,7 +295,7 @@ def uniform_(t, low=0.0, high=1.0, generator=None):
 
 def normal_(t, mean=0.0, std=1.0, generator=None):
     if t._array.size:
-        seed, offset = _gen(generator, t._device).take(t._array.size)
+        seed, offset = _gen(generator, t._device).take(2 * t._array.size)  # Box-Muller: 2 draws each
         R.normal_fill(flat(t._array), seed, offset, float(mean), float(std))
     return t
 

@@ -22,8 +22,9 @@ _TWO_PI = 6.283185307179586
 
 
 def _bits(seed, counter):
-    """64 random bits for (seed, counter); all arithmetic in uint64."""
-    z = np.uint64(seed) + np.uint64(counter) * _GOLDEN
+    """64 random bits for (seed, counter); all arithmetic in uint64. As in SplitMix64
+    the state steps before it is mixed, so (0, 0) does not hash the all-zero word."""
+    z = np.uint64(seed) + (np.uint64(counter) + np.uint64(1)) * _GOLDEN
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
@@ -72,14 +73,14 @@ def uniform_fill_cuda(out, seed, offset, low, high):
 @njit(parallel=True, cache=True)
 def normal_fill_cpu(out, seed, offset, mean, std):
     for i in prange(out.size):
-        c = 2 * (offset + i)
+        c = offset + 2 * i  # two counters per sample: the op reserved 2 * out.size
         out[i] = mean + std * box_muller_cpu(bits_cpu(seed, c), bits_cpu(seed, c + 1))
 
 
 @cuda.jit(cache=True)
 def normal_fill_cuda(out, seed, offset, mean, std):
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        c = 2 * (offset + i)
+        c = offset + 2 * i
         out[i] = mean + std * box_muller_dev(bits_dev(seed, c), bits_dev(seed, c + 1))
 
 

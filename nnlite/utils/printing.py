@@ -3,23 +3,30 @@ import numpy as np
 
 
 def _format_array(a, indent):
-    if a.dtype == np.bool_:
-        formatter = {"bool": lambda v: "True" if v else "False"}
-    elif a.dtype.kind == "f":
-        finite = a[np.isfinite(a)] if a.size else a
-        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        big = finite.size and (np.abs(finite).max() >= 1e8 or
-                               (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite != 0) else False))
-        if big:
-            formatter = {"float_kind": lambda v: f"{v:.4e}"}
-        elif integral:
-            formatter = {"float_kind": lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)}
-        else:
-            formatter = {"float_kind": lambda v: f"{v:.4f}" if np.isfinite(v) else str(v)}
-    else:
-        formatter = None
-    return np.array2string(a, separator=", ", prefix=" " * indent, formatter=formatter,
-                           threshold=1000, edgeitems=3, max_line_width=80)
+    """numpy's layout (common width, line wrapping) with torch's number style:
+    integral floats as "1.", others with 4 decimals, scientific for wide ranges."""
+    options = dict(separator=", ", prefix=" " * indent, threshold=1000, edgeitems=3, max_line_width=80)
+    if a.dtype == np.bool_ and a.all():  # numpy pads True for a False that is not there
+        return np.array2string(a, formatter={"bool": lambda v: "True"}, **options)
+    if a.dtype.kind != "f":
+        return np.array2string(a, **options)
+    finite = np.abs(a[np.isfinite(a)]) if a.size else a
+    nonzero = finite[finite != 0].astype(np.float64)
+    integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+    # torch's rule: scientific for big numbers, and for non-integral data with a
+    # wide range or tiny values
+    scientific = nonzero.size > 0 and (nonzero.max() > 1e8 or not integral and (
+        nonzero.max() / nonzero.min() > 1e3 or nonzero.min() < 1e-4))
+    if integral and not scientific:
+        return np.array2string(a, floatmode="unique", suppress_small=True, **options)
+    with np.printoptions(precision=4, floatmode="fixed", suppress=not scientific):
+        if scientific:
+            return np.array2string(a, formatter={"float_kind": lambda v: _sci(v)}, **options)
+        return np.array2string(a, **options)
+
+
+def _sci(v):
+    return f"{v:.4e}" if np.isfinite(v) else str(v)
 
 
 def tensor_repr(t):
