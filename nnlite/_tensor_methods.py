@@ -5,6 +5,7 @@ functional layer can import Tensor without a cycle.
 """
 from . import functional as F
 from .autograd.grad_mode import state as _grad_state
+from .backend import dtype as _dt
 from .functional import indexing as _indexing
 from .functional.inplace import inplace  # noqa: F401  (also used by nn ops)
 from .tensor import Tensor
@@ -92,6 +93,9 @@ Tensor.tanh_ = _inplace_method("tanh_", F.tanh)
 Tensor.floor_ = _inplace_method("floor_", F.floor)
 Tensor.ceil_ = _inplace_method("ceil_", F.ceil)
 Tensor.round_ = _inplace_method("round_", F.round)
+Tensor.lerp_ = _inplace_method("lerp_", F.lerp)
+Tensor.addcmul_ = _inplace_method("addcmul_", F.addcmul)
+Tensor.addcdiv_ = _inplace_method("addcdiv_", F.addcdiv)
 Tensor.__iadd__ = Tensor.add_
 Tensor.__isub__ = Tensor.sub_
 Tensor.__imul__ = Tensor.mul_
@@ -196,3 +200,21 @@ def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 
 Tensor.new_full = _new_full
 Tensor.new_tensor = _new_tensor
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _type(self, dtype=None, non_blocking=False):
+    """With no argument the type name ('nnlite.FloatTensor'), else a cast, as Tensor.type."""
+    if dtype is None:
+        prefix = "nnlite.cuda." if self._device.type == "cuda" else "nnlite."
+        return prefix + _TYPE_NAMES[self.dtype.name]
+    if isinstance(dtype, str):
+        name = dtype.rsplit(".", 1)[-1]
+        dtype = _dt.as_dtype(next(d for d, n in _TYPE_NAMES.items() if n == name))
+    return self.to(dtype)
+
+
+Tensor.type = _type
+Tensor.__array_priority__ = 1000  # numpy defers to Tensor's reflected operators

@@ -40,6 +40,12 @@ def promote(op, a, b, to_float=False):
     elif not ta and not tb:
         raise TypeError(f"{op}(): expected at least one Tensor argument, got "
                         f"{type(a).__name__} and {type(b).__name__}")
+    if type(a) is np.ndarray or type(b) is np.ndarray:  # numpy arrays join in as tensors, as in torch
+        from .creation import tensor
+        device = a._device if ta else b._device
+        a = tensor(a, device=device) if type(a) is np.ndarray else a
+        b = tensor(b, device=device) if type(b) is np.ndarray else b
+        ta, tb = True, True
     for x in (a, b):
         if not isinstance(x, (Tensor,) + _Number):
             raise TypeError(f"{op}(): unsupported operand type {type(x).__name__}")
@@ -485,6 +491,21 @@ def _bitwise(op, logical, a, b):
     return logical(a, b)
 
 
+def lerp(input, end, weight):
+    """input + weight * (end - input)."""
+    return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 * tensor2."""
+    return add(input, mul(tensor1, tensor2), alpha=value)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 / tensor2."""
+    return add(input, div(tensor1, tensor2), alpha=value)
+
+
 def add_into(target, other):
     """target += other on raw arrays (no autograd, no version bump); same shape and device."""
     a = target._array
@@ -502,6 +523,7 @@ def add_into(target, other):
 __all__ = ["add", "sub", "subtract", "rsub", "mul", "multiply", "div", "divide", "true_divide", "pow",
            "maximum", "minimum", "where", "floor_divide", "remainder", "eq", "ne", "lt", "le", "gt",
            "ge", "greater", "greater_equal", "less", "less_equal", "not_equal", "logical_and",
-           "logical_or", "logical_xor", "equal", "bitwise_and", "bitwise_or", "bitwise_xor"]
+           "logical_or", "logical_xor", "equal", "bitwise_and", "bitwise_or", "bitwise_xor", "lerp",
+           "addcmul", "addcdiv"]
 
 TENSOR_METHODS = [n for n in __all__ if n not in ("where", "rsub")]
