@@ -10,7 +10,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..backend.layout import contiguous_strides
 from ..backend.lazy import kernels
-from ..backend.memory import device_view, host_view
+from ..backend.memory import device_empty, device_view, host_empty, host_view
 from ..tensor import Tensor
 from ._util import check_same_device, empty_array, normalize_dim, wrap
 
@@ -35,13 +35,11 @@ def contiguous_array(a):
 
 
 def _empty_for(a, shape, np_dtype=None):
-    from ..backend.dtype import from_numpy_dtype
-    from ..backend.memory import device_empty, host_empty
-    np_dtype = a.dtype if np_dtype is None else np_dtype
+    """A new contiguous array on array a's device (dtype of a unless given)."""
+    np_dtype = a.dtype if np_dtype is None else np.dtype(np_dtype)
     if type(a) is np.ndarray:
-        return host_empty(tuple(shape), np.dtype(np_dtype))
-    from_numpy_dtype(np_dtype)
-    return device_empty(tuple(shape), np.dtype(np_dtype), _device_index(a))
+        return host_empty(tuple(shape), np_dtype)
+    return device_empty(tuple(shape), np_dtype, _device_index(a))
 
 
 def _device_index(a):
