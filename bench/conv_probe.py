@@ -1,10 +1,14 @@
 """Time conv2d and pooling, nnlite vs PyTorch (CPU, float32, same inputs, same process).
 
 Each case runs forward + backward (input and weight gradients) and prints the
-median of `--runs` runs and the ratio nnlite / torch. nnlite and torch runs
-alternate so that noise from other processes hits both alike.
+median of 3 x `--runs` runs and the ratio nnlite / torch. Blocks of nnlite and
+torch runs alternate so that noise from other processes hits both alike.
 
-    python bench/conv_probe.py [--runs 15] [--threads 2] [--parts]
+    python bench/conv_probe.py [--runs 15] [--threads 2] [--pool] [--cpu-time]
+
+On a machine shared with other busy processes both libraries slow down 3-10x
+and the ratio means little; --cpu-time compares single-threaded CPU time,
+which other processes do not inflate.
 """
 import argparse
 import time
@@ -24,22 +28,30 @@ POOL_CASES = [
 ]
 
 
+CLOCK = time.perf_counter
+
+
 def _median_ms(fn, runs):
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return 1e3 * float(np.median(times))
 
 
-def _pair(nn_fn, torch_fn, runs):
-    """Alternate the two so that both see the same background load."""
+def _pair(nn_fn, torch_fn, runs, rounds=3):
+    """Medians over `rounds` blocks of `runs` calls of each library, blocks alternating.
+
+    Blocks rather than single calls alternate: each library's idle threads
+    (OpenMP, OpenBLAS) spin for a while after its last call and would steal the
+    cores from the other library's very next call.
+    """
     nn_fn(), torch_fn(), nn_fn(), torch_fn()  # compile / warm caches
     a, b = [], []
-    for _ in range(runs):
-        a.append(_median_ms(nn_fn, 1))
-        b.append(_median_ms(torch_fn, 1))
+    for _ in range(rounds):
+        a += [_median_ms(nn_fn, 1) for _ in range(runs)]
+        b += [_median_ms(torch_fn, 1) for _ in range(runs)]
     return float(np.median(a)), float(np.median(b))
 
 
@@ -80,12 +92,20 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pool", action="store_true", help="also time the pooling ops")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread each, timed by process CPU time: immune to other processes' load")
     args = parser.parse_args()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
+        args.threads = 1
+        import threadpoolctl  # numpy's OpenBLAS must run on one thread too
+        threadpoolctl.threadpool_limits(1, user_api="blas")
     import torch
     torch.set_num_threads(args.threads)
+    import nnlite  # before Numba's thread pool starts: nnlite picks its OpenMP wait policy
     import numba
     numba.set_num_threads(args.threads)
-    import nnlite
     print(f"{'case':28s} {'nnlite ms':>10s} {'torch ms':>10s} {'ratio':>6s}")
     rows = [(name, conv_case(nnlite, torch, xs, ws, kw, args.runs)) for name, xs, ws, kw in CONV_CASES]
     if args.pool:
