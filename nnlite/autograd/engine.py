@@ -35,6 +35,11 @@ def _make_grads(outputs, grad_outputs, create_graph_name):
         elif tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(f"{create_graph_name}: mismatch in shape: grad_output[{i}] has a shape of "
                                f"{list(g.shape)} and output[{i}] has a shape of {list(out.shape)}.")
+        elif g._device != out._device:
+            raise RuntimeError(f"{create_graph_name}: grad_output[{i}] is on {g._device} but output[{i}] "
+                               f"is on {out._device}")
+        if g.dtype is not out.dtype:  # backward functions see gradients in their output's dtype
+            g = g.to(out.dtype)
         grads.append(g.detach())
     return grads
 
@@ -200,7 +205,9 @@ def _run_pre_hooks(node, grads):
 
 def _call_backward(node, grads_in, F):
     if node._materialize_grads:
-        grads_in = [F.zeros(m[0], dtype=m[1], device=m[2]) if g is None and m is not None else g
+        # outputs that got no gradient get zeros (integer outputs never carry one)
+        grads_in = [F.zeros(m[0], dtype=m[1], device=m[2])
+                    if g is None and m is not None and m[1].is_floating_point else g
                     for g, m in zip(grads_in, node._output_meta)]
     result = node._fn.backward(node, *grads_in)
     if not isinstance(result, tuple):

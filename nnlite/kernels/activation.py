@@ -14,26 +14,12 @@ math into float64 (half the vector width, different rounding).
 """
 import math
 
-import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
-from .fastmath import fexp, ftanh
-
-
-def like(v, c):
-    """The constant c in the type of scalar v (compiled by the overload below)."""
-    return c
-
-
-@overload(like)
-def _like_overload(v, c):
-    if v == types.float32:
-        return lambda v, c: np.float32(c)
-    return lambda v, c: c
+from .fastmath import fexp, ftanh, like
 
 
 SQRT1_2 = 0.7071067811865476           # 1/sqrt(2)

@@ -122,3 +122,19 @@ def _ftanh_overload(x):
         big = big if x > 0 else -big
         return small if ax < _f(0.625) else big
     return tanh_float32
+
+
+def like(v, c):
+    """The constant c in the type of scalar v (compiled by the overload below).
+
+    Numba types `1 - v` for a float32 v as float64 (int64 and float32 promote
+    to float64), which halves the vector width; `like(v, 1) - v` stays float32.
+    """
+    return c
+
+
+@overload(like)
+def _like_overload(v, c):
+    if v == types.float32:
+        return lambda v, c: np.float32(c)
+    return lambda v, c: c

@@ -12,7 +12,7 @@ from numba import njit, prange
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK, pair_loop, unary_loop
-from .fastmath import fexp, ftanh
+from .fastmath import fexp, ftanh, like
 
 
 # ---------------------------------------------------------------- scalar math
@@ -54,7 +54,7 @@ def _sqrt(v):
 
 @njit(inline="always")
 def _rsqrt(v):
-    return 1 / math.sqrt(v)
+    return like(v, 1) / math.sqrt(v)
 
 
 @njit(inline="always")
@@ -74,7 +74,7 @@ def _tanh(v):
 
 @njit(inline="always")
 def _sigmoid(v):
-    return 1 / (1 + fexp(-v))
+    return like(v, 1) / (like(v, 1) + fexp(-v))
 
 
 @njit(inline="always")
@@ -284,12 +284,12 @@ def _div_by(g, x):
 
 @njit(inline="always")
 def _log1p_bwd(g, x):
-    return g / (x + 1)
+    return g / (x + like(x, 1))
 
 
 @njit(inline="always")
 def _expm1_bwd(g, y):
-    return g * (y + 1)
+    return g * (y + like(y, 1))
 
 
 @njit(inline="always")
@@ -299,7 +299,7 @@ def _sqrt_bwd(g, y):
 
 @njit(inline="always")
 def _rsqrt_bwd(g, y):
-    return -0.5 * g * y * y * y
+    return like(g, -0.5) * g * y * y * y
 
 
 @njit(inline="always")
@@ -314,12 +314,12 @@ def _cos_bwd(g, x):
 
 @njit(inline="always")
 def _tanh_bwd(g, y):
-    return g * (1 - y * y)
+    return g * (like(y, 1) - y * y)
 
 
 @njit(inline="always")
 def _sigmoid_bwd(g, y):
-    return g * y * (1 - y)
+    return g * y * (like(y, 1) - y)
 
 
 (ABS_BWD, MUL_SAME, DIV_SAME, LOG1P_BWD, EXPM1_BWD, SQRT_BWD, RSQRT_BWD, SIN_BWD,
