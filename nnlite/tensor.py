@@ -266,7 +266,7 @@ class Tensor:
         """The values as a numpy array (a copy for CUDA tensors)."""
         if self._device.type == "cpu":
             return self._array
-        from .functional.shape import contiguous_array
+        from .functional._arrays import contiguous_array
         return contiguous_array(self._array).copy_to_host()
 
     def __array__(self, dtype=None, copy=None):

@@ -14,7 +14,7 @@ import numpy as np
 from ..backend import dtype as _dt
 from ..backend.lazy import kernels
 from ._util import empty_array, flat, normalize_dim, normalize_dims
-from .shape import array_strides, contiguous_array, is_contiguous_array, reshape_array, strided_view
+from ._arrays import array_strides, contiguous_array, is_contiguous_array, reshape_array, strided_view
 
 KC = kernels("creation")
 

@@ -19,7 +19,7 @@ from ..backend.dtype import from_numpy_dtype
 from ..backend.lazy import kernels
 from ._util import check_tensor, empty_array, flat, normalize_dim, wrap
 from .inplace import inplace as run_inplace
-from .shape import _empty_for, contiguous_array, is_contiguous_array
+from ._arrays import empty_for, contiguous_array, is_contiguous_array
 
 K = kernels("activation")
 KS = kernels("softmax")
@@ -51,7 +51,7 @@ class Activation(Function):
     @staticmethod
     def forward(ctx, x, kernel, params, save_output):
         a = contiguous_array(x._array)
-        y = _empty_for(a, a.shape)
+        y = empty_for(a, a.shape)
         if a.size:
             getattr(K, kernel)(flat(a), flat(y), *params)
         y = wrap(y, x._device)
@@ -63,7 +63,7 @@ class Activation(Function):
     def backward(ctx, g):
         saved, = ctx.saved_tensors
         s = contiguous_array(saved._array)
-        gx = _empty_for(s, s.shape)
+        gx = empty_for(s, s.shape)
         if s.size:
             getattr(K, ctx.kernel + "_bwd")(flat(contiguous_array(g._array)), flat(s), flat(gx),
                                              *ctx.params)
@@ -202,7 +202,7 @@ class Softmax(Function):
     def forward(ctx, x, dim, log):
         a = contiguous_array(x._array)
         layout = _layout(tuple(a.shape), dim)
-        y = _empty_for(a, a.shape)
+        y = empty_for(a, a.shape)
         if a.size:
             KS.softmax(flat(a), flat(y), *layout, _scratch(a, layout), log)
         y = wrap(y, x._device)
@@ -214,7 +214,7 @@ class Softmax(Function):
     def backward(ctx, g):
         y, = ctx.saved_tensors
         ya = y._array
-        gx = _empty_for(ya, ya.shape)
+        gx = empty_for(ya, ya.shape)
         if ya.size:
             KS.softmax_bwd(flat(contiguous_array(g._array)), flat(ya), flat(gx), *ctx.layout,
                            _scratch(ya, ctx.layout), ctx.log)

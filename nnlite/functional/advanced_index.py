@@ -30,7 +30,8 @@ from ._util import check_same_device, check_tensor, empty_array, flat, wrap
 from .binary import operand_array
 from .conversion import move_array
 from .reduction import sum_to_size
-from .shape import array_strides, cast_array, contiguous_array, copy_array_into, expand_array, reshape, strided_view
+from ._arrays import array_strides, cast_array, contiguous_array, copy_array_into, expand_array, strided_view
+from .shape import reshape
 
 KI = kernels("indexing")
 

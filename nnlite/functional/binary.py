@@ -8,7 +8,7 @@ from ..backend.layout import broadcast_plan
 from ..backend.memory import to_device
 from ..tensor import Tensor
 from ._util import empty_array, flat, wrap
-from .shape import contiguous_array, expand_array
+from ._arrays import contiguous_array, expand_array
 
 K = kernels("binary")
 
@@ -515,7 +515,7 @@ def add_into(target, other):
     if type(a) is np.ndarray and a.flags.c_contiguous or type(a) is not np.ndarray and a.is_c_contiguous():
         binary_arrays(K.add, a, contiguous_array(b), target.dtype, target._device, out=a)
     else:
-        from .shape import copy_array_into
+        from ._arrays import copy_array_into
         copy_array_into(binary_arrays(K.add, contiguous_array(a), contiguous_array(b),
                                       target.dtype, target._device), a)
 

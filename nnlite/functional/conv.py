@@ -29,7 +29,8 @@ from ..backend.lazy import kernels
 from ..tensor import Tensor
 from ._util import check_same_device, empty_array, flat, wrap
 from .linear import _mT, mm_array
-from .shape import array_strides, cast_array, contiguous_array, squeeze, strided_view, unsqueeze
+from ._arrays import array_strides, cast_array, contiguous_array, strided_view
+from .shape import squeeze, unsqueeze
 
 KC = kernels("conv")
 KW = kernels("conv_winograd")

@@ -7,7 +7,7 @@ from ..backend.device import device as as_device
 from ..backend.memory import to_device
 from ..tensor import Tensor
 from ._util import wrap
-from .shape import cast_array, contiguous_array
+from ._arrays import cast_array, contiguous_array
 
 
 class ToDtype(Function):

@@ -17,7 +17,7 @@ from ..backend.random import default_generator
 from ._util import check_tensor, flat, wrap
 from .activation import check_floating_input, records_graph, type_name
 from .inplace import inplace as run_inplace
-from .shape import _empty_for, contiguous_array, is_contiguous_array
+from ._arrays import empty_for, contiguous_array, is_contiguous_array
 
 K = kernels("dropout")
 
@@ -30,7 +30,7 @@ class Dropout(Function):
     @staticmethod
     def forward(ctx, x, draw, group, coefs):
         a = contiguous_array(x._array)
-        y = _empty_for(a, a.shape)
+        y = empty_for(a, a.shape)
         if a.size:
             K.dropout(flat(a), flat(y), *draw, group, *coefs)
         ctx.draw, ctx.group, ctx.keep_scale = draw, group, coefs[0]
@@ -39,7 +39,7 @@ class Dropout(Function):
     @staticmethod
     def backward(ctx, g):
         ga = contiguous_array(g._array)
-        gx = _empty_for(ga, ga.shape)
+        gx = empty_for(ga, ga.shape)
         if ga.size:
             K.dropout_bwd(flat(ga), flat(gx), *ctx.draw, ctx.group, ctx.keep_scale)
         return wrap(gx, g._device), None, None, None

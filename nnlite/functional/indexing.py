@@ -26,7 +26,8 @@ from .advanced_index import (KI, TYPE_NAMES, IndexSelect, add_into, advanced_get
 from .advanced_index import index_put, index_put_, masked_select  # noqa: F401 (exported here)
 from .binary import operand_array, where
 from .reduction import sum_to_size
-from .shape import array_strides, contiguous_array, copy_array_into, expand, expand_array, reshape, strided_view
+from ._arrays import array_strides, contiguous_array, copy_array_into, expand_array, strided_view
+from .shape import expand, reshape
 
 _INDEX_DTYPES = (_dt.int32, _dt.int64)
 _NUMBER = (int, float, bool, np.number, np.bool_)

@@ -15,7 +15,7 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import state as _grad_state
 from ..backend import dtype as _dt
 from ._util import wrap
-from .shape import array_strides, copy_array_into, strided_view
+from ._arrays import array_strides, copy_array_into, strided_view
 
 
 class CopyInto(Function):

@@ -5,14 +5,15 @@ from ..autograd.function import Function
 from ..backend import dtype as _dt
 from ..backend.lazy import kernels
 from ._util import broadcast_shapes, check_same_device, check_tensor, empty_array, wrap
-from .shape import contiguous_array, expand, reshape, reshape_array, squeeze, strided_view, unsqueeze
+from ._arrays import contiguous_array, reshape_array, strided_view
+from .shape import expand, reshape, squeeze, unsqueeze
 
 KM = kernels("matmul")
 
 
 def _mT(a):
     """The last two dims of array a swapped (a view)."""
-    from .shape import array_strides
+    from ._arrays import array_strides
     st = array_strides(a)
     shape = tuple(a.shape)
     return strided_view(a, shape[:-2] + (shape[-1], shape[-2]), st[:-2] + (st[-1], st[-2]))

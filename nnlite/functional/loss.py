@@ -23,7 +23,7 @@ from . import shape as S
 from ._util import check_same_device, check_tensor, empty_array, flat, wrap
 from .activation import check_floating_input, log_softmax, type_name
 from .creation import full
-from .shape import contiguous_array
+from ._arrays import contiguous_array
 
 K = kernels("loss")
 

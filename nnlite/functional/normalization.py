@@ -15,7 +15,7 @@ from ..backend.device import CPU
 from ..backend.lazy import kernels
 from ._util import check_same_device, check_tensor, empty_array, flat, wrap
 from .activation import check_floating_input
-from .shape import contiguous_array, copy_array_into, is_contiguous_array
+from ._arrays import contiguous_array, copy_array_into, is_contiguous_array
 
 K = kernels("normalization")
 

@@ -11,7 +11,8 @@ import numpy as np
 from ..autograd.function import Function
 from ..backend.lazy import kernels
 from ._util import check_tensor, empty_array, wrap
-from .shape import cast_array, contiguous_array, narrow, reshape
+from ._arrays import cast_array, contiguous_array
+from .shape import narrow, reshape
 
 K = kernels("padding")
 

@@ -14,7 +14,8 @@ from ..backend.lazy import kernels
 from ..tensor import Tensor
 from ._util import empty_array, wrap
 from .conv import grad_array
-from .shape import contiguous_array, squeeze, unsqueeze
+from ._arrays import contiguous_array
+from .shape import squeeze, unsqueeze
 
 KP = kernels("pooling")
 
@@ -43,8 +44,8 @@ def _check_input(op, x, check_empty=True):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(x).__name__}")
     if x.dtype not in (_dt.float32, _dt.float64):
-        raise NotImplementedError(f'"{op}" not implemented for \'{x.dtype.name}\' (nnlite pools float32 and '
-                                  'float64 tensors)')
+        raise TypeError(f'"{op}" not implemented for \'{x.dtype.name}\' (nnlite pools float32 and '
+                        'float64 tensors)')
     if op == "avg_pool2d" and x.ndim < 3:
         raise IndexError(f"avg_pool2d: Dimension out of range: expected a 3D or 4D input, but got input "
                          f"of size {list(x.shape)}")

@@ -19,7 +19,8 @@ from ..tensor import Tensor
 from ._reduce_layout import (Layout, extreme_value, fill_array, float_input, in_dim_order, keepdim_shape,
                              memory_order, numel_of, permuted, reduce_dims, runs, scratch_array, single_dim)
 from ._util import check_tensor, empty_array, flat, wrap
-from .shape import cast_array, contiguous_array, expand, is_contiguous_array, reshape
+from ._arrays import cast_array, contiguous_array, is_contiguous_array
+from .shape import expand, reshape
 
 builtin_max = max  # the public max below shadows it
 

@@ -1,5 +1,6 @@
 """Shape ops: views (view, reshape, permute, expand, squeeze, ...) and copies
-(contiguous, cat, stack, flip, repeat) with their gradients.
+(contiguous, cat, stack, flip, repeat) with their gradients. The array-level
+helpers they share with every other family live in `_arrays.py`.
 
 Views share memory with their input, as in PyTorch: on the CPU they are numpy
 views, on CUDA strided device-array views; copies go through the strided copy
@@ -8,150 +9,13 @@ kernel (`kernels/copy.py`).
 import numpy as np
 
 from ..autograd.function import Function
-from ..backend.layout import contiguous_strides
 from ..backend.lazy import kernels
-from ..backend.memory import device_empty, device_view, host_empty, host_view
 from ..tensor import Tensor
+from ._arrays import (array_strides, contiguous_array, copy_array_into, empty_for, infer_shape,
+                      is_contiguous_array, reshape_array, shape_arg, strided_view)
 from ._util import check_same_device, empty_array, normalize_dim, wrap
 
 KC = kernels("copy")
-
-
-# ------------------------------------------------------------------ array helpers
-
-def is_contiguous_array(a):
-    if type(a) is np.ndarray:
-        return a.flags.c_contiguous and a.flags.writeable
-    return a.is_c_contiguous()
-
-
-def contiguous_array(a):
-    """`a` itself when it is C-contiguous (and writeable), else a contiguous copy."""
-    if is_contiguous_array(a):
-        return a
-    out = _empty_for(a, a.shape)
-    KC.strided_copy(a, out)
-    return out
-
-
-def _empty_for(a, shape, np_dtype=None):
-    """A new contiguous array on array a's device (dtype of a unless given)."""
-    np_dtype = a.dtype if np_dtype is None else np.dtype(np_dtype)
-    if type(a) is np.ndarray:
-        return host_empty(tuple(shape), np_dtype)
-    return device_empty(tuple(shape), np_dtype, _device_index(a))
-
-
-def _device_index(a):
-    try:
-        return a.gpu_data.context.device.id if hasattr(a, "gpu_data") else 0
-    except Exception:  # the simulator has one device
-        return 0
-
-
-def copy_array_into(src, dst):
-    """dst[...] = src (broadcasting src, casting its dtype)."""
-    KC.strided_copy(src, dst)
-
-
-def cast_array(a, np_dtype):
-    out = _empty_for(a, a.shape, np_dtype)
-    KC.strided_copy(a, out)
-    return out
-
-
-def strided_view(a, shape, strides, offset=0):
-    """A view of array a with element strides (no copy), on either device."""
-    item = a.dtype.itemsize
-    byte_strides = tuple(s * item for s in strides)
-    if type(a) is np.ndarray:
-        return host_view(a, shape, byte_strides, offset * item)
-    return device_view(a, shape, byte_strides, offset * item)
-
-
-def array_strides(a):
-    item = a.dtype.itemsize
-    return tuple(s // item for s in a.strides)
-
-
-def expand_array(a, shape, device):
-    """A contiguous copy of array a broadcast to `shape`."""
-    out = empty_array(shape, _dtype_of(a), device)
-    KC.strided_copy(a, out)
-    return out
-
-
-def _dtype_of(a):
-    from ..backend.dtype import from_numpy_dtype
-    return from_numpy_dtype(a.dtype)
-
-
-def _view_strides(old_shape, old_strides, new_shape):
-    """Strides for viewing (old_shape, old_strides) as new_shape, or None (PyTorch's computeStride)."""
-    if not old_shape:
-        return tuple(1 for _ in new_shape)
-    numel = int(np.prod(old_shape, dtype=np.int64))
-    if numel == 0:
-        return contiguous_strides(new_shape)
-    new_strides = [0] * len(new_shape)
-    view_d = len(new_shape) - 1
-    chunk_base_stride = old_strides[-1]
-    tensor_numel = 1
-    view_numel = 1
-    for d in range(len(old_shape) - 1, -1, -1):
-        tensor_numel *= old_shape[d]
-        if d == 0 or (old_shape[d - 1] != 1 and old_strides[d - 1] != tensor_numel * chunk_base_stride):
-            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
-                new_strides[view_d] = view_numel * chunk_base_stride
-                view_numel *= new_shape[view_d]
-                view_d -= 1
-            if view_numel != tensor_numel:
-                return None
-            if d > 0:
-                chunk_base_stride = old_strides[d - 1]
-                tensor_numel = 1
-                view_numel = 1
-    if view_d != -1:
-        return None
-    return tuple(new_strides)
-
-
-def _infer_shape(op, shape, numel):
-    shape = list(shape)
-    neg = [i for i, s in enumerate(shape) if s == -1]
-    if len(neg) > 1:
-        raise RuntimeError(f"{op}: only one dimension can be inferred")
-    known = 1
-    for s in shape:
-        if s != -1:
-            if s < 0:
-                raise RuntimeError(f"{op}: invalid shape dimension {s}")
-            known *= s
-    if neg:
-        if known == 0 or numel % known:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-        shape[neg[0]] = numel // known
-    elif known != numel:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-    return tuple(shape)
-
-
-def _shape_arg(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
-
-
-def reshape_array(a, shape):
-    """View array a as `shape` when strides allow, else None."""
-    if tuple(a.shape) == tuple(shape):
-        return a
-    if type(a) is np.ndarray and a.flags.c_contiguous:
-        return a.reshape(shape)
-    strides = _view_strides(tuple(a.shape), array_strides(a), tuple(shape))
-    if strides is None:
-        return None
-    return strided_view(a, shape, strides)
 
 
 # ------------------------------------------------------------------ contiguous / clone
@@ -175,7 +39,7 @@ def contiguous(x, memory_format=None):
 class Clone(Function):
     @staticmethod
     def forward(ctx, x):
-        out = _empty_for(x._array, x._array.shape)
+        out = empty_for(x._array, x._array.shape)
         KC.strided_copy(x._array, out)
         return wrap(out, x._device)
 
@@ -210,14 +74,14 @@ def view(x, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
         from .conversion import view_as_dtype
         return view_as_dtype(x, shape[0])
-    shape = _infer_shape("view", _shape_arg(shape), x.numel())
+    shape = infer_shape("view", shape_arg(shape), x.numel())
     if shape == x._array.shape:
         return View.apply(x, shape)
     return View.apply(x, shape)
 
 
 def reshape(x, *shape):
-    shape = _infer_shape("reshape", _shape_arg(shape), x.numel())
+    shape = infer_shape("reshape", shape_arg(shape), x.numel())
     if reshape_array(x._array, shape) is None:
         x = contiguous(x)
     return View.apply(x, shape)
@@ -245,7 +109,7 @@ def flatten(x, start_dim=0, end_dim=-1):
 def unflatten(x, dim, sizes):
     d = normalize_dim("unflatten", dim, x.ndim)
     shape = x._array.shape
-    sizes = _infer_shape("unflatten", tuple(sizes), shape[d])
+    sizes = infer_shape("unflatten", tuple(sizes), shape[d])
     return view(x, shape[:d] + sizes + shape[d + 1:])
 
 
@@ -282,7 +146,7 @@ class Permute(Function):
 
 
 def permute(x, *dims):
-    dims = _shape_arg(dims)
+    dims = shape_arg(dims)
     if len(dims) != x.ndim:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
                            f"the length of the desired ordering of dimensions i.e. input.dim() = {x.ndim} "
@@ -340,7 +204,7 @@ class Expand(Function):
 
 
 def expand(x, *sizes):
-    sizes = _shape_arg(sizes)
+    sizes = shape_arg(sizes)
     shape = x._array.shape
     if len(sizes) < len(shape):
         raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal "
@@ -564,7 +428,7 @@ class Flip(Function):
         for d in dims:
             offset += (a.shape[d] - 1) * strides[d]
             strides[d] = -strides[d]
-        out = _empty_for(a, a.shape)
+        out = empty_for(a, a.shape)
         if a.size:
             KC.strided_copy(strided_view(a, a.shape, strides, offset), out)
         return wrap(out, x._device)
@@ -576,7 +440,7 @@ class Flip(Function):
 
 def flip(x, *dims):
     """torch.flip(x, dims) and Tensor.flip(*dims)."""
-    dims = _shape_arg(dims)
+    dims = shape_arg(dims)
     dims = tuple(sorted({normalize_dim("flip", d, x.ndim) for d in dims}))
     return Flip.apply(x, dims)
 
@@ -590,7 +454,7 @@ def flipud(x):
 
 
 def repeat(x, *sizes):
-    sizes = _shape_arg(sizes)
+    sizes = shape_arg(sizes)
     if len(sizes) < x.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
                            "of tensor")

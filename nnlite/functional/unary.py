@@ -6,7 +6,7 @@ from ..backend import dtype as _dt
 from ..backend.lazy import kernels
 from ..tensor import Tensor
 from ._util import check_tensor, flat, wrap
-from .shape import contiguous_array, _empty_for
+from ._arrays import contiguous_array, empty_for
 
 K = kernels("unary")
 
@@ -14,7 +14,7 @@ K = kernels("unary")
 def unary_array(kernel, a):
     """Run a unary kernel over a contiguous copy-free view of array a; returns a new array."""
     a = contiguous_array(a)
-    out = _empty_for(a, a.shape)
+    out = empty_for(a, a.shape)
     if a.size:
         kernel(flat(a), flat(out))
     return out
@@ -45,7 +45,7 @@ class _Unary(Function):
     def backward(cls, ctx, g):
         saved, = ctx.saved_tensors
         s = contiguous_array(saved._array)
-        out = _empty_for(s, s.shape)
+        out = empty_for(s, s.shape)
         if s.size:
             getattr(K, cls.backward_kernel)(flat(contiguous_array(g._array)), flat(s), flat(out))
         return wrap(out, g._device)
@@ -168,7 +168,7 @@ def sign(input):
 
 def logical_not(input):
     check_tensor("logical_not", "input", input)
-    out = _empty_for(input._array, input._array.shape, np.bool_)
+    out = empty_for(input._array, input._array.shape, np.bool_)
     a = contiguous_array(input._array)
     if a.size:
         K.logical_not(flat(a), flat(out))
@@ -200,7 +200,7 @@ class Clamp(Function):
     @staticmethod
     def forward(ctx, x, lo, hi):
         a = contiguous_array(x._array)
-        out = _empty_for(a, a.shape)
+        out = empty_for(a, a.shape)
         kind = float if x.dtype.is_floating_point else int
         lo_v = kind(lo) if lo is not None else (-np.inf if kind is float else np.iinfo(a.dtype).min)
         hi_v = kind(hi) if hi is not None else (np.inf if kind is float else np.iinfo(a.dtype).max)
@@ -215,7 +215,7 @@ class Clamp(Function):
         x, = ctx.saved_tensors
         lo, hi = ctx.bounds
         a = contiguous_array(x._array)
-        out = _empty_for(a, a.shape)
+        out = empty_for(a, a.shape)
         if a.size:
             K.clamp_bwd(flat(contiguous_array(g._array)), flat(a), flat(out), lo, hi)
         return wrap(out, g._device), None, None

@@ -16,7 +16,7 @@ dV = U^T @ dM then dx += B dV B^T over overlapping tiles. The transforms use
 only additions and halvings, so F(2x2, 3x3) is as accurate as direct
 convolution to within a few float32 ulps.
 
-The 4-point transforms are @njit helpers on scalars and tuples, called by the
+The 4-point transforms are njit helpers on scalars and tuples, called by the
 CPU kernels and their CUDA twins alike. CPU kernels run one task per
 (image, channel) plane, so overlapping tiles never race; CUDA kernels run one
 thread per tile (per pixel for the input gradient, which gathers its tiles).
@@ -133,7 +133,7 @@ def _weight_grad_tile(u):
 
 # ---------------------------------------------------------------- loads and stores
 # Array-taking leaves, written once and compiled for each target (the
-# simulator cannot pass device arrays into @njit functions). `m` arrays are
+# simulator cannot pass device arrays into njit functions). `m` arrays are
 # (16, channels, N, TH, TW); `zero` is a zero of the input's dtype.
 
 

@@ -18,7 +18,7 @@ from ..backend.lazy import kernels
 from ..functional._util import flat
 from ..functional.creation import tensor as _tensor
 from ..functional.creation import zeros_like
-from ..functional.shape import contiguous_array, copy_array_into, is_contiguous_array
+from ..functional._arrays import contiguous_array, copy_array_into, is_contiguous_array
 from ..tensor import Tensor
 
 K = kernels("optim")
