@@ -1,4 +1,5 @@
-"""Shape and stride arithmetic shared by kernels' callers (pure Python, no numba)."""
+"""Shape and stride arithmetic shared by kernels' callers (no numba)."""
+import numpy as np
 
 
 def contiguous_strides(shape):
@@ -81,3 +82,27 @@ def broadcast_plan(*shapes):
         _plans.clear()
     _plans[shapes] = plan
     return plan
+
+
+_walks = {}
+
+
+def broadcast_walk(*shapes):
+    """(out_shape, walk) for a pointwise kernel over contiguous operands of these shapes.
+
+    `walk` is one int64 array: the canonical 4-D shape of broadcast_plan, then
+    each operand's four strides. Numba types an array argument several times
+    faster than three tuples, and the array is cached per shape combination,
+    so a tiny op pays for neither. walk is None when more than four dims remain.
+    """
+    hit = _walks.get(shapes)
+    if hit is not None:
+        return hit
+    out_shape, shape4, strides = broadcast_plan(*shapes)
+    walk = None
+    if shape4 is not None:
+        walk = np.array(shape4 + sum(strides, ()), dtype=np.int64)
+    if len(_walks) > 4096:
+        _walks.clear()
+    _walks[shapes] = (out_shape, walk)
+    return out_shape, walk

@@ -17,7 +17,7 @@ KC = kernels("copy")
 
 def is_contiguous_array(a):
     if type(a) is np.ndarray:
-        return a.flags.c_contiguous and a.flags.writeable
+        return a.flags.c_contiguous
     return a.is_c_contiguous()
 
 

@@ -4,7 +4,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..backend import dtype as _dt
 from ..backend.lazy import kernels
-from ..backend.layout import broadcast_plan
+from ..backend.layout import broadcast_walk
 from ..backend.memory import to_device
 from ..tensor import Tensor
 from ._util import empty_array, flat, wrap
@@ -87,23 +87,37 @@ def _scalar_array(x, dtype):
 
 def binary_arrays(kernel, a, b, out_dtype, device, out=None):
     """Run a broadcasting binary kernel on two contiguous arrays; returns the output array."""
-    out_shape, shape4, strides = broadcast_plan(a.shape, b.shape)
-    if shape4 is None:  # more than 4 non-collapsible dims: materialise the broadcast
+    out_shape, walk = broadcast_walk(a.shape, b.shape)
+    if walk is None:  # more than 4 non-collapsible dims: materialise the broadcast
         a = expand_array(a, out_shape, device)
         b = expand_array(b, out_shape, device)
-        out_shape, shape4, strides = broadcast_plan(a.shape, b.shape)
+        out_shape, walk = broadcast_walk(a.shape, b.shape)
     if out is None:
         out = empty_array(out_shape, out_dtype, device)
     if out.size:
-        kernel(flat(a), flat(b), flat(out), shape4, strides[0], strides[1])
+        kernel(flat(a), flat(b), flat(out), walk if device.type == "cpu" else device_walk(walk, device))
     return out
+
+
+_device_walks = {}
+
+
+def device_walk(walk, device):
+    """The walk array on a GPU, copied once per (shape combination, device)."""
+    key = (id(walk), device)
+    hit = _device_walks.get(key)
+    if hit is None or hit[0] is not walk:
+        if len(_device_walks) > 4096:
+            _device_walks.clear()
+        hit = _device_walks[key] = (walk, to_device(walk, device.index))
+    return hit[1]
 
 
 def binary_forward(kernel, a, b, dtype, device, out_dtype=None):
     """The output tensor of a binary kernel on operands a, b (tensors or numbers)."""
-    out = binary_arrays(kernel, operand_array(a, dtype, device), operand_array(b, dtype, device),
-                        out_dtype or dtype, device)
-    return wrap(out, device)
+    xa = contiguous_array(a._array) if isinstance(a, Tensor) else operand_array(a, dtype, device)
+    xb = contiguous_array(b._array) if isinstance(b, Tensor) else operand_array(b, dtype, device)
+    return wrap(binary_arrays(kernel, xa, xb, out_dtype or dtype, device), device)
 
 
 def _shape(x):
@@ -115,9 +129,9 @@ def _shape(x):
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        dtype, device = _dtype_device(a, b)
+        t = a if isinstance(a, Tensor) else b
         ctx.shapes = (_shape(a), _shape(b))
-        return binary_forward(K.add, a, b, dtype, device)
+        return binary_forward(K.add, a, b, t.dtype, t._device)
 
     @staticmethod
     def backward(ctx, g):
@@ -271,13 +285,14 @@ class Where(Function):
         c = contiguous_array(cond._array)
         xa = operand_array(a, dtype, device)
         xb = operand_array(b, dtype, device)
-        out_shape, shape4, strides = broadcast_plan(c.shape, xa.shape, xb.shape)
-        if shape4 is None:
+        out_shape, walk = broadcast_walk(c.shape, xa.shape, xb.shape)
+        if walk is None:
             c, xa, xb = (expand_array(v, out_shape, device) for v in (c, xa, xb))
-            out_shape, shape4, strides = broadcast_plan(c.shape, xa.shape, xb.shape)
+            out_shape, walk = broadcast_walk(c.shape, xa.shape, xb.shape)
         out = empty_array(out_shape, dtype, device)
         if out.size:
-            K.where(flat(c), flat(xa), flat(xb), flat(out), shape4, *strides)
+            K.where(flat(c), flat(xa), flat(xb), flat(out),
+                    walk if device.type == "cpu" else device_walk(walk, device))
         ctx.save_for_backward(cond)
         ctx.shapes = (_shape(a), _shape(b))
         return wrap(out, device)

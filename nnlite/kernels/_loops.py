@@ -4,8 +4,8 @@ A pointwise CPU kernel is a two-line function that hands its scalar function
 to one of these skeletons, e.g.::
 
     @njit(parallel=True, cache=True)
-    def add_cpu(a, b, out, shape, sa, sb):
-        binary_loop(_add, a, b, out, shape, sa, sb)
+    def add_cpu(a, b, out, walk):
+        binary_loop(_add, a, b, out, walk)
 
 The skeletons are `inline="always"`, so each kernel is compiled (and cached)
 with its scalar function folded into the loop, and the loop is tuned once
@@ -15,7 +15,9 @@ indices are provably non-negative and LLVM vectorises them.
 
 Broadcasting: the functional layer collapses the output to a canonical 4-D
 shape and gives each operand element strides over it (0 where broadcast), so
-one kernel serves same-shape, scalar and bias-style operands alike.
+one kernel serves same-shape, scalar and bias-style operands alike. Binary
+kernels receive these as one int64 `walk` array: [shape(4), a's strides(4),
+b's strides(4)] (see backend/layout.broadcast_walk).
 """
 from numba import njit, prange
 
@@ -49,8 +51,11 @@ def pair_loop(f, a, b, out):
 
 
 @njit(inline="always")
-def binary_loop(f, a, b, out, shape, sa, sb):
-    """out = f(a, b) over the canonical 4-D `shape`; sa/sb are element strides."""
+def binary_loop(f, a, b, out, walk):
+    """out = f(a, b) over a broadcast walk (see the module docstring)."""
+    shape = (walk[0], walk[1], walk[2], walk[3])
+    sa = (walk[4], walk[5], walk[6], walk[7])
+    sb = (walk[8], walk[9], walk[10], walk[11])
     n3 = shape[3]
     rows = (n3 + ROW - 1) // ROW
     tasks = shape[0] * shape[1] * shape[2] * rows

@@ -1,13 +1,13 @@
 """Pointwise binary kernels with broadcasting: arithmetic, comparisons, where.
 
-Every kernel takes (a, b, out, shape, sa, sb): `a` and `b` are the operands'
-own flat contiguous arrays, `out` the flat output, `shape` the output
-collapsed to a canonical 4-D tuple and `sa`/`sb` element strides of each
-operand over it (0 along broadcast dimensions). See `_loops.binary_loop`.
+Every kernel takes (a, b, out, walk): `a` and `b` are the operands' own flat
+contiguous arrays, `out` the flat output, and `walk` an int64 array with the
+output collapsed to a canonical 4-D shape and each operand's element strides
+over it (0 along broadcast dimensions). See `_loops.binary_loop`.
 
 CPU kernels are one per op (each vectorised with its scalar function inlined);
 their CUDA twin is one kernel per family, taking an op code. `where` is the
-ternary member: (cond, a, b, out, shape, sc, sa, sb).
+ternary member: (cond, a, b, out, walk) with three operands' strides in walk.
 """
 from numba import njit, prange
 
@@ -64,48 +64,48 @@ def _minimum(x, y):
 
 
 @njit(parallel=True, cache=True)
-def add_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_add, a, b, out, shape, sa, sb)
+def add_cpu(a, b, out, walk):
+    binary_loop(_add, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def sub_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_sub, a, b, out, shape, sa, sb)
+def sub_cpu(a, b, out, walk):
+    binary_loop(_sub, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def mul_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_mul, a, b, out, shape, sa, sb)
+def mul_cpu(a, b, out, walk):
+    binary_loop(_mul, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def div_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_div, a, b, out, shape, sa, sb)
+def div_cpu(a, b, out, walk):
+    binary_loop(_div, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def floor_divide_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_floor_divide, a, b, out, shape, sa, sb)
+def floor_divide_cpu(a, b, out, walk):
+    binary_loop(_floor_divide, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def remainder_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_remainder, a, b, out, shape, sa, sb)
+def remainder_cpu(a, b, out, walk):
+    binary_loop(_remainder, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def pow_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_pow, a, b, out, shape, sa, sb)
+def pow_cpu(a, b, out, walk):
+    binary_loop(_pow, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def maximum_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_maximum, a, b, out, shape, sa, sb)
+def maximum_cpu(a, b, out, walk):
+    binary_loop(_maximum, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def minimum_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_minimum, a, b, out, shape, sa, sb)
+def minimum_cpu(a, b, out, walk):
+    binary_loop(_minimum, a, b, out, walk)
 
 
 (ADD, SUB, MUL, DIV, FLOOR_DIVIDE, REMAINDER, POW, MAXIMUM, MINIMUM) = range(9)
@@ -143,7 +143,10 @@ def _arith_dev(op, out, i, x, y):
 
 
 @cuda.jit(cache=True)
-def arith_cuda(a, b, out, shape, sa, sb, op):
+def arith_cuda(a, b, out, walk, op):
+    shape = (walk[0], walk[1], walk[2], walk[3])
+    sa = (walk[4], walk[5], walk[6], walk[7])
+    sb = (walk[8], walk[9], walk[10], walk[11])
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         ia, ib = bcast_offsets(i, shape, sa, sb)
         _arith_dev(op, out, i, a[ia], b[ib])
@@ -208,48 +211,48 @@ def _logical_xor(x, y):
 
 
 @njit(parallel=True, cache=True)
-def eq_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_eq, a, b, out, shape, sa, sb)
+def eq_cpu(a, b, out, walk):
+    binary_loop(_eq, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def ne_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_ne, a, b, out, shape, sa, sb)
+def ne_cpu(a, b, out, walk):
+    binary_loop(_ne, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def lt_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_lt, a, b, out, shape, sa, sb)
+def lt_cpu(a, b, out, walk):
+    binary_loop(_lt, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def le_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_le, a, b, out, shape, sa, sb)
+def le_cpu(a, b, out, walk):
+    binary_loop(_le, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def gt_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_gt, a, b, out, shape, sa, sb)
+def gt_cpu(a, b, out, walk):
+    binary_loop(_gt, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def ge_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_ge, a, b, out, shape, sa, sb)
+def ge_cpu(a, b, out, walk):
+    binary_loop(_ge, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def logical_and_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_logical_and, a, b, out, shape, sa, sb)
+def logical_and_cpu(a, b, out, walk):
+    binary_loop(_logical_and, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def logical_or_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_logical_or, a, b, out, shape, sa, sb)
+def logical_or_cpu(a, b, out, walk):
+    binary_loop(_logical_or, a, b, out, walk)
 
 
 @njit(parallel=True, cache=True)
-def logical_xor_cpu(a, b, out, shape, sa, sb):
-    binary_loop(_logical_xor, a, b, out, shape, sa, sb)
+def logical_xor_cpu(a, b, out, walk):
+    binary_loop(_logical_xor, a, b, out, walk)
 
 
 (EQ, NE, LT, LE, GT, GE, LOGICAL_AND, LOGICAL_OR, LOGICAL_XOR) = range(9)
@@ -277,7 +280,10 @@ def _compare_dev(op, x, y):
 
 
 @cuda.jit(cache=True)
-def compare_cuda(a, b, out, shape, sa, sb, op):
+def compare_cuda(a, b, out, walk, op):
+    shape = (walk[0], walk[1], walk[2], walk[3])
+    sa = (walk[4], walk[5], walk[6], walk[7])
+    sb = (walk[8], walk[9], walk[10], walk[11])
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         ia, ib = bcast_offsets(i, shape, sa, sb)
         out[i] = _compare_dev(op, a[ia], b[ib])
@@ -297,7 +303,11 @@ logical_xor = KernelPair(logical_xor_cpu, compare_cuda, LOGICAL_XOR)
 # ---------------------------------------------------------------- where (ternary)
 
 @njit(inline="always")
-def _where_task(c, a, b, out, shape, sc, sa, sb, t):
+def _where_task(c, a, b, out, walk, t):
+    shape = (walk[0], walk[1], walk[2], walk[3])
+    sc = (walk[4], walk[5], walk[6], walk[7])
+    sa = (walk[8], walk[9], walk[10], walk[11])
+    sb = (walk[12], walk[13], walk[14], walk[15])
     l = t % shape[3]
     r = t // shape[3]
     k = r % shape[2]
@@ -311,17 +321,21 @@ def _where_task(c, a, b, out, shape, sc, sa, sb, t):
 
 
 @njit(parallel=True, cache=True)
-def where_cpu(c, a, b, out, shape, sc, sa, sb):
+def where_cpu(c, a, b, out, walk):
     if out.size <= SERIAL_WORK:
         for t in range(out.size):
-            _where_task(c, a, b, out, shape, sc, sa, sb, t)
+            _where_task(c, a, b, out, walk, t)
     else:
         for t in prange(out.size):
-            _where_task(c, a, b, out, shape, sc, sa, sb, t)
+            _where_task(c, a, b, out, walk, t)
 
 
 @cuda.jit(cache=True)
-def where_cuda(c, a, b, out, shape, sc, sa, sb):
+def where_cuda(c, a, b, out, walk):
+    shape = (walk[0], walk[1], walk[2], walk[3])
+    sc = (walk[4], walk[5], walk[6], walk[7])
+    sa = (walk[8], walk[9], walk[10], walk[11])
+    sb = (walk[12], walk[13], walk[14], walk[15])
     for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         ic, ia = bcast_offsets(t, shape, sc, sa)
         ib = bcast_offsets(t, shape, sc, sb)[1]
