@@ -15,28 +15,33 @@ from ..backend.layout import collapse_dims
 
 SERIAL_WORK = 1 << 15
 RANK = 6
+BLOCK = 1 << 14           # elements per parallel task along the innermost dim
 
 
 @njit(inline="always")
-def _copy_row(src, dst, a, b, c, d, e):
+def _copy_block(src, dst, blocks, t):
+    # task t copies elements [lo, hi) of one innermost row: long rows are split
+    # so that a single row (a fully collapsed copy) still uses every thread
+    n1, n2, n3, n4, n5 = dst.shape[1], dst.shape[2], dst.shape[3], dst.shape[4], dst.shape[5]
+    a, b, c, d, e = _unravel5(t // blocks, n1, n2, n3, n4)
+    lo = (t % blocks) * BLOCK
     s = src[a, b, c, d, e]
-    t = dst[a, b, c, d, e]
-    for i in range(t.shape[0]):
-        t[i] = s[i]
+    r = dst[a, b, c, d, e]
+    for i in range(lo, min(lo + BLOCK, n5)):
+        r[i] = s[i]
 
 
 @njit(parallel=True, cache=True)
 def copy_cpu(src, dst):
-    n0, n1, n2, n3, n4, _ = dst.shape
-    rows = n0 * n1 * n2 * n3 * n4
+    n0, n1, n2, n3, n4, n5 = dst.shape
+    blocks = (n5 + BLOCK - 1) // BLOCK
+    tasks = n0 * n1 * n2 * n3 * n4 * blocks
     if dst.size <= SERIAL_WORK:
-        for r in range(rows):
-            a, b, c, d, e = _unravel5(r, n1, n2, n3, n4)
-            _copy_row(src, dst, a, b, c, d, e)
+        for t in range(tasks):
+            _copy_block(src, dst, blocks, t)
     else:
-        for r in prange(rows):
-            a, b, c, d, e = _unravel5(r, n1, n2, n3, n4)
-            _copy_row(src, dst, a, b, c, d, e)
+        for t in prange(tasks):
+            _copy_block(src, dst, blocks, t)
 
 
 @njit(inline="always")
@@ -87,9 +92,11 @@ def strided_copy(src, dst):
     shape = tuple(dst.shape)
     if dst.size == 0:
         return
-    if type(dst) is np.ndarray and (dst.size <= SERIAL_WORK or np.float16 in (src.dtype, dst.dtype)):
-        # Small copies: numpy's own loop beats building strided views for the
-        # kernel (~8 us each); and Numba's CPU target has no float16.
+    if type(dst) is np.ndarray and (dst.size <= SERIAL_WORK or np.float16 in (src.dtype, dst.dtype) or
+                                    _same_contiguous(src, dst)):
+        # numpy does small copies (building strided views for the kernel costs
+        # ~8 us), plain contiguous ones (memcpy) and float16 (Numba's CPU
+        # target has none); the kernel does the strided and broadcast rest.
         np.copyto(dst, src, casting="unsafe")
         return
     src_strides = _broadcast_strides(src, shape)
@@ -102,6 +109,11 @@ def strided_copy(src, dst):
     pad = RANK - len(collapsed)
     shape6 = (1,) * pad + tuple(collapsed)
     copy(view(src, shape6, (0,) * pad + tuple(ss)), view(dst, shape6, (0,) * pad + tuple(ds)))
+
+
+def _same_contiguous(src, dst):
+    return (src.dtype == dst.dtype and src.shape == dst.shape and src.flags.c_contiguous
+            and dst.flags.c_contiguous)
 
 
 def _broadcast_strides(src, shape):
