@@ -154,6 +154,39 @@ def dot(input, other):
     return matmul(input, other)
 
 
+class Linear(Function):
+    """y = x @ W.T + b for a 2-D weight: one GEMM each way, and the weight's
+    gradient computed as g.T @ x so that it comes out contiguous (no transpose copy)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        dev, dtype = x._device, x.dtype
+        x2 = contiguous_array(x._array).reshape(-1, x.shape[-1])
+        out = mm_array(x2, _mT(weight._array), dtype, dev)
+        if bias is not None:
+            from .binary import K as KB, binary_arrays
+            binary_arrays(KB.add, out, contiguous_array(bias._array), dtype, dev, out=out)
+        return wrap(out.reshape(tuple(x.shape[:-1]) + (weight.shape[0],)), dev)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        dev, dtype = g._device, g.dtype
+        g2 = contiguous_array(g._array).reshape(-1, weight.shape[0])
+        gx = gw = gb = None
+        if need_x:
+            gx = wrap(mm_array(g2, contiguous_array(weight._array), dtype, dev).reshape(x._array.shape), dev)
+        if need_w:
+            x2 = contiguous_array(x._array).reshape(-1, x.shape[-1])
+            gw = wrap(mm_array(_mT(g2), x2, dtype, dev), dev)
+        if need_b:
+            from .reduction import sum_array
+            gb = wrap(sum_array(g2, (0,), dtype, dev), dev)
+        return gx, gw, gb
+
+
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias, as torch.nn.functional.linear."""
     check_tensor("linear", "input", input)
@@ -167,7 +200,10 @@ def linear(input, weight, bias=None):
                            f"({int(np.prod(input.shape[:-1]))}x{input.shape[-1]} and "
                            f"{weight.shape[-1]}x{weight.shape[0] if weight.ndim == 2 else 1})")
     check_same_device("linear", input, weight, bias)
-    out = matmul(input, weight.t() if weight.ndim == 2 else weight)
+    if weight.ndim == 2 and input.dtype is weight.dtype and (bias is None or (
+            bias.dtype is weight.dtype and tuple(bias.shape) == (weight.shape[0],))):
+        return Linear.apply(input, weight, bias)
+    out = matmul(input, weight.t() if weight.ndim == 2 else weight)  # 1-D weight or broadcast bias
     if bias is not None:
         out = out + bias
     return out
