@@ -2,13 +2,14 @@
 import os
 
 # Numba's OpenMP workers and BLAS's threads take turns on the same cores
-# (conv2d alternates Numba kernels and GEMMs). OpenMP workers that spin after
-# a parallel region steal the core a GEMM thread needs: conv2d ran 3-10x
-# slower on a loaded 2-core machine. Sleeping workers cost ~15 us to wake per
-# parallel kernel instead. Read once when the OpenMP runtime loads; a user's
-# setting wins.
+# (conv2d alternates Numba kernels and GEMMs). By default an idle OpenMP worker
+# spins for ~300k iterations and steals the core a GEMM thread needs (conv2d
+# fwd+bwd 40 ms); sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs every
+# medium parallel kernel a wake-up (a 100k-element add: 14 -> 50 us). A short
+# spin keeps both: 14 us and 26-30 ms, measured on this project's 2-core
+# machines. It is read when the OpenMP runtime loads; a user's setting wins.
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 from .device import device  # noqa: E402
 from .kernel_pair import KernelPair

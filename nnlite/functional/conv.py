@@ -18,7 +18,6 @@ it from forward: it is several times the size of the input, too much to hold
 per layer while a network trains, and the caching allocator makes the
 recomputation cheap.
 """
-import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -135,75 +134,9 @@ def _geometry(x, weight, stride, padding, dilation, groups):
     return ConvGeometry(stride, (pads[0][0], pads[1][0]), dilation, groups, out)
 
 
-# ---------------------------------------------------------------- GEMMs on the CPU
-# Multithreaded OpenBLAS synchronises its threads inside every call (16 calls
-# per Winograd GEMM). When other processes share the cores, each of those syncs
-# may wait out a scheduler tick: conv2d ran 3-10x slower. Splitting the work
-# into whole single-threaded GEMMs, one per core, needs a single join instead,
-# and is as fast on an idle machine. Pinning BLAS to one thread meanwhile needs
-# threadpoolctl; without it, numpy's multithreaded matmul runs as is.
-
-_blas = None            # threadpoolctl.ThreadpoolController, or False when unavailable
-_workers = None         # (size, ThreadPoolExecutor) running the GEMM slices
-_blas_lock = threading.Lock()  # BLAS's thread count is process-wide: one split GEMM at a time
-SPLIT_MIN_OUTPUT = 1 << 16
-
-
-def _blas_controller():
-    global _blas
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController()
-        except ImportError:
-            _blas = False
-    return _blas
-
-
-def _slices(a, b, out, parts):
-    """(a, b, out) views that split one matmul into at most `parts` independent ones:
-    along the batch, else along the longer side of the output."""
-    if len(out.shape) == 3 and out.shape[0] > 1:
-        parts = min(parts, out.shape[0])
-        edges = [out.shape[0] * i // parts for i in range(parts + 1)]
-        return [(a[lo:hi], b[lo:hi], out[lo:hi]) for lo, hi in zip(edges, edges[1:])]
-    if len(out.shape) == 3:
-        a, b, out = a[0], b[0], out[0]
-    m, n = out.shape
-    edges = [max(m, n) * i // parts for i in range(parts + 1)]
-    if n >= m:
-        return [(a, b[:, lo:hi], out[:, lo:hi]) for lo, hi in zip(edges, edges[1:])]
-    return [(a[lo:hi], b, out[lo:hi]) for lo, hi in zip(edges, edges[1:])]
-
-
-def _cpu_matmul(a, b, out):
-    """out = a @ b (2-D or batched 3-D numpy arrays) as single-threaded slices, a few per core.
-
-    The cores pull slices as they free up, so a core that another process
-    slows down takes fewer of them.
-    """
-    global _workers
-    from numba import get_num_threads
-    cores = get_num_threads()
-    blas = _blas_controller()
-    if cores < 2 or not blas or out.size < SPLIT_MIN_OUTPUT or len(out.shape) not in (2, 3):
-        np.matmul(a, b, out=out)
-        return
-    if _workers is None or _workers[0] < cores:
-        from concurrent.futures import ThreadPoolExecutor
-        _workers = (cores, ThreadPoolExecutor(cores, thread_name_prefix="nnlite-gemm"))
-    with _blas_lock, blas.limit(limits=1, user_api="blas"):
-        for job in [_workers[1].submit(np.matmul, *part) for part in _slices(a, b, out, 2 * cores)]:
-            job.result()
-
-
 def _gemm(a, b, dtype, dev):
     """a @ b for 2-D or batched 3-D arrays, as a new array."""
-    if dev.type != "cpu":
-        return mm_array(a, b, dtype, dev)
-    out = empty_array(tuple(a.shape[:-1]) + (b.shape[-1],), dtype, dev)
-    _cpu_matmul(a, b, out)
-    return out
+    return mm_array(a, b, dtype, dev)
 
 
 # ---------------------------------------------------------------- the three algorithms
@@ -333,10 +266,7 @@ def _matrices(planes):
 
 def _gemm_into(a, b, out):
     """out = a @ b for (16, M, K) @ (16, K, N) into 16 padded planes; returns out."""
-    if type(out) is np.ndarray:
-        _cpu_matmul(a, b, _matrices(out))
-    else:
-        KM.matmul(a, b, _matrices(out))
+    KM.matmul(a, b, _matrices(out))
     return out
 
 
