@@ -143,9 +143,10 @@ def test_large_shapes_take_the_parallel_paths(torch):
 def test_gemms_split_over_cores_or_not(torch, monkeypatch, blas_control):
     # every GEMM above the threshold is cut into per-core slices (batch, rows or
     # columns); without threadpoolctl numpy's own matmul runs whole
-    monkeypatch.setattr(conv_module, "SPLIT_MIN_OUTPUT", 0)
+    from nnlite.kernels import matmul as matmul_module
+    monkeypatch.setattr(matmul_module, "SPLIT_MIN_OUTPUT", 0)
     if not blas_control:
-        monkeypatch.setattr(conv_module, "_blas", False)
+        monkeypatch.setattr(matmul_module, "_blas", False)
     cases = [((2, 5, 7, 6), (6, 5, 3, 3), dict(padding=1)),            # Winograd: batch of 16
              ((2, 5, 7, 6), (3, 5, 2, 2), dict(stride=2)),             # GEMM: columns / rows
              ((1, 4, 3, 3), (9, 4, 3, 3), dict(padding=1, stride=2)),  # GEMM: more rows than columns
