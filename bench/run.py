@@ -5,8 +5,9 @@
     python bench/run.py --only conv     # a subset, by name substring
 
 ratio = nnlite time / PyTorch time (lower is better); each number is the
-median of --repeat timed calls after warm-up calls, the two libraries
-interleaved so that machine noise hits both. Also prints the import time and
+best of three medians of --repeat timed calls after warm-up calls, the two
+libraries interleaved so that machine noise hits both, with a pause between
+them so that neither is timed against the other's spinning worker threads. Also prints the import time and
 the cold-start time with a warm kernel cache (fresh processes).
 Benchmarks are not tests: nothing here fails.
 """
@@ -22,6 +23,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from cases import CASES  # noqa: E402
+
+
+SETTLE_S = 0.3
 
 
 def _median_ms(fn, sync, repeat):
@@ -42,7 +46,12 @@ def time_pair(nl_fn, torch_fn, sync_nl, sync_torch, repeat, warmup=3):
     sync_torch()
     nl_times, torch_times = [], []
     for _ in range(3):  # interleave three rounds
+        # Each library's idle worker threads spin for a while after its last
+        # parallel call; let them park so neither library is timed against
+        # the other's spinning threads.
+        time.sleep(SETTLE_S)
         nl_times.append(_median_ms(nl_fn, sync_nl, repeat))
+        time.sleep(SETTLE_S)
         torch_times.append(_median_ms(torch_fn, sync_torch, repeat))
     return min(nl_times), min(torch_times)
 
