@@ -311,3 +311,18 @@ def test_small_cnn_trains_like_torch(torch):
             opt.step()
     for key, value in theirs.state_dict().items():
         assert_close(ours.state_dict()[key], value, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("make", [lambda nn: nn.LayerNorm((4, 5)), lambda nn: nn.LayerNorm(5, elementwise_affine=False),
+                                  lambda nn: nn.GroupNorm(2, 6), lambda nn: nn.GroupNorm(3, 6, affine=False)])
+def test_layer_and_group_norm_modules_match_torch(torch, make):
+    ours, theirs = make(nnlite.nn), make(torch.nn)
+    assert repr(ours) == repr(theirs)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
+           [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    x = np.random.default_rng(0).standard_normal((3, 6, 4, 5)).astype(np.float32)
+    if isinstance(ours, nnlite.nn.LayerNorm) and ours.normalized_shape == (5,):
+        x = x[:, :, 0]
+    got = ours(nnlite.tensor(x))
+    want = theirs(torch.tensor(x))
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-5)

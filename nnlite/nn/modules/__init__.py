@@ -9,12 +9,13 @@ from .flatten import Flatten, Unflatten
 from .linear import Bilinear, Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
 from .module import Module
+from .normalization import GroupNorm, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AlphaDropout", "AvgPool2d", "BatchNorm1d",
            "BatchNorm2d", "BCELoss", "BCEWithLogitsLoss", "Bilinear", "CELU", "Conv2d",
            "CrossEntropyLoss", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "ELU",
-           "FeatureAlphaDropout", "Flatten", "GELU", "Hardsigmoid", "Hardswish", "Hardtanh",
+           "FeatureAlphaDropout", "Flatten", "GELU", "GroupNorm", "LayerNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
            "HuberLoss", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d",
            "Mish", "Module", "ModuleDict", "ModuleList", "MSELoss", "NLLLoss", "ParameterDict",
            "ParameterList", "ReLU", "ReLU6", "SELU", "Sequential", "Sigmoid", "SiLU",
