@@ -313,6 +313,37 @@ def test_small_cnn_trains_like_torch(torch):
         assert_close(ours.state_dict()[key], value, rtol=1e-8, atol=1e-8)
 
 
+def test_small_cnn_trains_on_cuda_as_on_cpu(cuda_device):
+    """The example's layer stack (bias-free conv, BN, in-place ReLU, pooling, linear, label-smoothed
+    cross entropy, AdamW) takes the same three steps on CUDA as on the CPU: the whole slice end to end."""
+
+    def build():
+        return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
+    x = randn(5, 2, 4, 4, seed=16)
+    y = np.array([0, 2, 1, 1, 0])
+    nnlite.manual_seed(0)
+    on_cpu = build()
+    on_cuda = build().to(cuda_device)
+    on_cuda.load_state_dict(on_cpu.state_dict())
+    losses = {}
+    for model in (on_cpu, on_cuda):
+        device = next(model.parameters()).device
+        opt = nnlite.optim.AdamW(model.parameters(), lr=0.01)
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+        steps = []
+        for _ in range(3):
+            opt.zero_grad()
+            loss = loss_fn(model(nnlite.tensor(x, device=device)), nnlite.tensor(y, device=device))
+            loss.backward()
+            opt.step()
+            steps.append(loss.item())
+        losses[device.type] = steps
+    assert losses["cpu"][-1] < losses["cpu"][0]
+    np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-5)
+    for key, value in on_cpu.state_dict().items():
+        assert_close(on_cuda.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+
 @pytest.mark.parametrize("make", [lambda nn: nn.LayerNorm((4, 5)), lambda nn: nn.LayerNorm(5, elementwise_affine=False),
                                   lambda nn: nn.GroupNorm(2, 6), lambda nn: nn.GroupNorm(3, 6, affine=False)])
 def test_layer_and_group_norm_modules_match_torch(torch, make):
