@@ -8,6 +8,8 @@ import os
 # medium parallel kernel a wake-up (a 100k-element add: 14 -> 50 us). A short
 # spin keeps both: 14 us and 26-30 ms, measured on this project's 2-core
 # machines. It is read when the OpenMP runtime loads; a user's setting wins.
+# If torch was imported first, Numba runs on torch's runtime, already loaded,
+# and this comes too late (README, Speed).
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "10000"
 
