@@ -1,19 +1,24 @@
 """The matrix-product primitive that linear, conv2d, bmm and attention build on.
 
-CPU: BLAS through numpy (sgemm/dgemm; Numba's own loops reach a fraction of
-its speed), run as single-threaded slices, one or two per core (see
-`_cpu_matmul`). CUDA: a tiled shared-memory kernel, one TILE x TILE
+CPU: numpy's BLAS (sgemm/dgemm; Numba's own loops reach a fraction of its
+speed), run as single-threaded slices, one or two per core, called from
+Numba's threads where it can (see `_cpu_matmul`). CUDA: a tiled shared-memory kernel, one TILE x TILE
 output tile per block, looping over tiles of K, with a grid-stride loop over
 (batch, tile row, tile column) so the launch helper may cap the grid.
 
 `matmul(a, b, out)` takes 3-D arrays (batch, M, K) @ (batch, K, N) -> (batch, M, N)
 of any strides (transposed views need no copy), or 2-D arrays.
 """
+import ctypes
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import float32, float64, get_num_threads
+from llvmlite import ir
+from numba import float32, float64, get_num_threads, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ..backend.cuda import SIMULATOR, compiled, cuda
 from ..backend.launch import grid_blocks
@@ -65,16 +70,70 @@ def matmul_f64_cuda(a, b, out):
 # ---------------------------------------------------------------- CPU: BLAS in slices
 # Multithreaded OpenBLAS synchronises its threads inside every call, and its
 # threads take turns with Numba's on the same cores (conv2d alternates kernels
-# and GEMMs). Splitting a product into single-threaded GEMMs, a couple per
-# core, run from a small thread pool (numpy releases the GIL), needs one join
-# instead: conv2d forward+backward ran 25-30% faster on an idle 2-core
-# machine and 3-10x faster on a loaded one. BLAS is pinned to one thread
-# meanwhile through threadpoolctl.
+# and GEMMs). So a product is cut into single-threaded GEMMs, a couple per
+# core (BLAS pinned to one thread meanwhile through threadpoolctl): conv2d
+# forward+backward ran 25-30% faster on an idle 2-core machine and 3-10x
+# faster on a loaded one.
+#
+# The slices run on Numba's own OpenMP threads, which call numpy's OpenBLAS
+# directly: one thread pool for kernels and GEMMs, so no idle worker spins
+# while another pool's threads need its core. That matters most when torch
+# was imported first and Numba runs on torch's OpenMP runtime, loaded with a
+# long spin: a (8,256,14,14) conv2d step took 33 ms with a separate pool and
+# 21 ms this way. Where numpy's BLAS is not an ILP64 OpenBLAS (conda's MKL,
+# Apple's Accelerate), a small Python thread pool runs the slices (numpy
+# releases the GIL).
 
 SPLIT_MIN_OUTPUT = 1 << 16  # smaller products run as one plain numpy matmul
 _blas = None                # threadpoolctl.ThreadpoolController, or False without it
+_gemm_dtypes = None         # dtypes whose BLAS GEMM Numba's threads can call
 _pool = None                # (threads, ThreadPoolExecutor)
 _blas_lock = threading.Lock()  # BLAS's thread count is process-wide: one split product at a time
+
+_CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS = 101, 111  # CBLAS enums; transposed is _CBLAS_NO_TRANS + 1
+
+
+@intrinsic
+def _cblas_gemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
+    """c = a @ b for 2-D arrays, row-major, by the BLAS GEMM registered under
+    nnlite_cblas_sgemm / nnlite_cblas_dgemm (ILP64: 64-bit sizes)."""
+    sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        real = ir.FloatType() if signature.args[9].dtype == types.float32 else ir.DoubleType()
+        name = "nnlite_cblas_sgemm" if signature.args[9].dtype == types.float32 else "nnlite_cblas_dgemm"
+        ptr = real.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
+                                               real, ptr, i64])
+        gemm = cgutils.get_or_insert_function(builder.module, fnty, name)
+        size = [context.cast(builder, v, t, types.int64) for v, t in zip(args, signature.args)]
+        trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
+        data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (5, 7, 9)]
+        builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], real(1.0), data[0],
+                            size[6], data[1], size[8], real(0.0), data[2], size[10]])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def gemm_slices_cpu(a, b, out, trans_a, lda, trans_b, ldb, parts):
+    """out[i] = a[i] @ b[i], cut into about `parts` blocks (whole matrices, else
+    row or column blocks of each), one BLAS call per block from Numba's threads."""
+    nb, m, n = out.shape
+    k = a.shape[2]
+    ldc = out.strides[1] // out.itemsize
+    per = (parts + nb - 1) // nb  # blocks per matrix
+    for s in prange(nb * per):
+        i, j = s // per, s % per
+        if m >= n:
+            lo, hi = m * j // per, m * (j + 1) // per
+            if hi > lo:
+                _cblas_gemm(trans_a, trans_b, hi - lo, n, k, a[i, lo:hi], lda, b[i], ldb, out[i, lo:hi], ldc)
+        else:
+            lo, hi = n * j // per, n * (j + 1) // per
+            if hi > lo:
+                _cblas_gemm(trans_a, trans_b, m, hi - lo, k, a[i], lda, b[i, :, lo:hi], ldb, out[i, :, lo:hi], ldc)
 
 
 def _blas_controller():
@@ -86,6 +145,51 @@ def _blas_controller():
         except ImportError:
             _blas = False
     return _blas
+
+
+def _numba_gemm_dtypes():
+    """Hands numpy's ILP64 OpenBLAS sgemm/dgemm to LLVM under nnlite's names
+    (once); returns the dtypes that worked."""
+    global _gemm_dtypes
+    if _gemm_dtypes is None:
+        _gemm_dtypes = set()
+        blas = _blas_controller()
+        for lib in blas.lib_controllers if blas else ():
+            if lib.internal_api != "openblas" or _gemm_dtypes:
+                continue
+            dll = ctypes.CDLL(lib.filepath)
+            for dtype, name in ((np.float32, "sgemm"), (np.float64, "dgemm")):
+                found = [f for f in (getattr(dll, f"{p}cblas_{name}64_", None) for p in ("scipy_", "")) if f]
+                if found:
+                    llvm.add_symbol(f"nnlite_cblas_{name}", ctypes.cast(found[0], ctypes.c_void_p).value)
+                    _gemm_dtypes.add(np.dtype(dtype))
+    return _gemm_dtypes
+
+
+def _row_major(x):
+    """(transposed, leading dimension) of a stack of matrices as BLAS sees it, or
+    None when neither of its last two axes has unit stride."""
+    rows, cols = (st // x.itemsize for st in x.strides[-2:])
+    if cols == 1 and rows >= max(1, x.shape[-1]):
+        return 0, rows
+    if rows == 1 and cols >= max(1, x.shape[-2]):
+        return 1, cols
+    return None
+
+
+def _gemm_on_numba_threads(a, b, out, parts):
+    """Runs out = a @ b as gemm_slices_cpu if BLAS and the layouts allow; True if it did."""
+    if out.dtype not in _numba_gemm_dtypes() or a.dtype != out.dtype or b.dtype != out.dtype:
+        return False
+    if len(out.shape) == 2:
+        a, b, out = a[None], b[None], out[None]
+    if 0 in out.shape or a.shape[2] == 0 or any(st % out.itemsize for x in (a, b, out) for st in x.strides):
+        return False
+    layout_a, layout_b = _row_major(a), _row_major(b)
+    if layout_a is None or layout_b is None or _row_major(out) != (0, out.strides[1] // out.itemsize):
+        return False
+    gemm_slices_cpu(a, b, out, *layout_a, *layout_b, parts)
+    return True
 
 
 def _slices(a, b, out, parts):
@@ -105,17 +209,20 @@ def _slices(a, b, out, parts):
 
 
 def _cpu_matmul(a, b, out):
-    """out = a @ b for numpy arrays; the cores pull slices as they free up, so a
-    core that another process slows down takes fewer of them."""
+    """out = a @ b for numpy arrays, in single-threaded BLAS slices over the cores."""
     global _pool
     cores = get_num_threads()
     blas = _blas_controller()
     if cores < 2 or not blas or out.size < SPLIT_MIN_OUTPUT or len(out.shape) not in (2, 3):
         np.matmul(a, b, out=out)
         return
-    if _pool is None or _pool[0] < cores:
-        _pool = (cores, ThreadPoolExecutor(cores, thread_name_prefix="nnlite-gemm"))
     with _blas_lock, blas.limit(limits=1, user_api="blas"):
+        if _gemm_on_numba_threads(a, b, out, 2 * cores):
+            return
+        # the cores pull slices as they free up, so a core that another process
+        # slows down takes fewer of them
+        if _pool is None or _pool[0] < cores:
+            _pool = (cores, ThreadPoolExecutor(cores, thread_name_prefix="nnlite-gemm"))
         for job in [_pool[1].submit(np.matmul, *part) for part in _slices(a, b, out, 2 * cores)]:
             job.result()
 

@@ -139,13 +139,21 @@ def test_large_shapes_take_the_parallel_paths(torch):
             assert_close(got, want, rtol=1e-4, atol=2e-4)
 
 
-@pytest.mark.parametrize("blas_control", [True, False])
-def test_gemms_split_over_cores_or_not(torch, monkeypatch, blas_control):
+@pytest.mark.parametrize("path", ["numba threads", "thread pool", "whole"])
+def test_gemms_split_over_cores_or_not(torch, monkeypatch, path):
     # every GEMM above the threshold is cut into per-core slices (batch, rows or
-    # columns); without threadpoolctl numpy's own matmul runs whole
+    # columns), run by Numba's threads calling BLAS or, where numpy's BLAS is not
+    # an ILP64 OpenBLAS, by a thread pool; without threadpoolctl numpy's own
+    # matmul runs whole
     from nnlite.kernels import matmul as matmul_module
     monkeypatch.setattr(matmul_module, "SPLIT_MIN_OUTPUT", 0)
-    if not blas_control:
+    if path == "numba threads":
+        if not matmul_module._numba_gemm_dtypes():
+            pytest.skip("numpy's BLAS is not an ILP64 OpenBLAS that Numba's threads can call")
+        monkeypatch.setattr(matmul_module, "_slices", None)  # the pool path would fail
+    if path == "thread pool":
+        monkeypatch.setattr(matmul_module, "_gemm_dtypes", set())
+    if path == "whole":
         monkeypatch.setattr(matmul_module, "_blas", False)
     cases = [((2, 5, 7, 6), (6, 5, 3, 3), dict(padding=1)),            # Winograd: batch of 16
              ((2, 5, 7, 6), (3, 5, 2, 2), dict(stride=2)),             # GEMM: columns / rows
