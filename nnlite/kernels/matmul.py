@@ -107,7 +107,7 @@ def _cblas_gemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
                                                real, ptr, i64])
         gemm = cgutils.get_or_insert_function(builder.module, fnty, name)
-        size = [context.cast(builder, v, t, types.int64) for v, t in zip(args, signature.args)]
+        size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 6, 8, 10)}
         trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
         data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (5, 7, 9)]
         builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], real(1.0), data[0],
