@@ -27,7 +27,7 @@ from ..backend.kernel_pair import KernelPair
 from ..backend.launch import grid_blocks
 from ._loops import SERIAL_WORK
 from .activation import like
-from .softmax import BLOCK_THREADS, block_reduce
+from ._block import BLOCK_THREADS, block_reduce
 
 ROW_BLOCKS = 16            # blocks of rows (parallel tasks) of the layer_norm backward
 

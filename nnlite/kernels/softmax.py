@@ -24,8 +24,9 @@ import numpy as np
 from numba import float32, float64, njit, prange, types
 from numba.extending import overload
 
-from ..backend.cuda import SIMULATOR, compiled, cuda
+from ..backend.cuda import compiled, cuda
 from ..backend.launch import grid_1d, grid_blocks
+from ._block import BLOCK_THREADS, block_reduce
 from ._loops import SERIAL_WORK
 from .activation import like
 from .fastmath import fexp, fexp_nonpos
@@ -315,30 +316,6 @@ def softmax_bwd_cpu(g, y, gx, outer, R, inner, scratch):
 # shared memory; a thread per column otherwise (neighbouring threads read
 # neighbouring columns, so loads coalesce). Shared arrays need a fixed dtype,
 # hence one small kernel per accumulator dtype around shared device code.
-
-BLOCK_THREADS = 8 if SIMULATOR else 256    # the simulator runs a Python thread per GPU thread
-
-
-@cuda.jit(device=True)
-def block_reduce(buf, v, take_max):
-    """Max or sum of v over the block's threads, returned to every thread."""
-    t = cuda.threadIdx.x
-    buf[t] = v
-    cuda.syncthreads()
-    h = BLOCK_THREADS // 2
-    while h > 0:
-        if t < h:
-            u = buf[t + h]
-            if not take_max:
-                buf[t] += u
-            elif u > buf[t]:
-                buf[t] = u
-        cuda.syncthreads()
-        h //= 2
-    r = buf[0]
-    cuda.syncthreads()                   # buf is reused by the next reduction
-    return r
-
 
 @cuda.jit(device=True)
 def _softmax_row_dev(x, y, base, R, buf, log):
