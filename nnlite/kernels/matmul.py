@@ -2,9 +2,12 @@
 
 CPU: numpy's BLAS (sgemm/dgemm; Numba's own loops reach a fraction of its
 speed), run as single-threaded slices, one or two per core, called from
-Numba's threads where it can (see `_cpu_matmul`). CUDA: a tiled shared-memory kernel, one TILE x TILE
-output tile per block, looping over tiles of K, with a grid-stride loop over
-(batch, tile row, tile column) so the launch helper may cap the grid.
+Numba's threads where it can (see `_cpu_matmul`). CUDA: cuBLAS's strided-batched
+GEMM where NVIDIA's library is installed (backend/cublas.py; one call for the
+whole batch, transposed views passed as transposes), else a tiled shared-memory
+kernel, one TILE x TILE output tile per block, looping over tiles of K, with a
+grid-stride loop over (batch, tile row, tile column) so the launch helper may
+cap the grid.
 
 `matmul(a, b, out)` takes 3-D arrays (batch, M, K) @ (batch, K, N) -> (batch, M, N)
 of any strides (transposed views need no copy), or 2-D arrays.
@@ -20,6 +23,7 @@ from numba import float32, float64, get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ..backend import cublas
 from ..backend.cuda import SIMULATOR, compiled, cuda
 from ..backend.launch import grid_blocks
 
@@ -170,6 +174,11 @@ def _row_major(x):
     """(transposed, leading dimension) of a stack of matrices as BLAS sees it, or
     None when neither of its last two axes has unit stride."""
     rows, cols = (st // x.itemsize for st in x.strides[-2:])
+    # a single row or column: that stride is never stepped, so any valid one will do
+    if x.shape[-1] == 1:
+        cols = 1
+    if x.shape[-2] == 1:
+        rows = max(1, x.shape[-1]) if cols == 1 else 1
     if cols == 1 and rows >= max(1, x.shape[-1]):
         return 0, rows
     if rows == 1 and cols >= max(1, x.shape[-2]):
@@ -227,6 +236,39 @@ def _cpu_matmul(a, b, out):
             job.result()
 
 
+def _cublas_matmul(a, b, out):
+    """out = a @ b for 3-D device arrays through cuBLAS; False when the layouts or
+    sizes do not fit it (then the tiled kernel runs)."""
+    nb, m, k = a.shape
+    n = b.shape[2]
+    size = out.itemsize
+    if 0 in (nb, m, n, k) or any(st % size for x in (a, b, out) for st in x.strides):
+        return False
+    layout_a, layout_b, layout_out = _row_major(a), _row_major(b), _row_major(out)
+    if layout_a is None or layout_b is None or layout_out is None or layout_out[0]:
+        return False
+    # Row-major out = a @ b is column-major out^T = b^T @ a^T: cuBLAS sees b first,
+    # and a row-major matrix's transposed flag is cuBLAS's op on it.
+    (trans_a, lda), (trans_b, ldb), (_, ldc) = layout_a, layout_b, layout_out
+    return cublas.gemm_strided_batched(
+        out.dtype == np.float64, cublas.OP_T if trans_b else cublas.OP_N, cublas.OP_T if trans_a else cublas.OP_N,
+        n, m, k, b.device_ctypes_pointer.value, ldb, b.strides[0] // size,
+        a.device_ctypes_pointer.value, lda, a.strides[0] // size,
+        out.device_ctypes_pointer.value, ldc, out.strides[0] // size, nb)
+
+
+def matmul_tiled(a, b, out):
+    """out = a @ b for 3-D float32/float64 device arrays by the tiled kernel."""
+    kernel = matmul_f64_cuda if a.dtype == np.float64 else matmul_f32_cuda
+    nb, m, _ = a.shape
+    n = b.shape[2]
+    blocks = nb * ((m + TILE - 1) // TILE) * ((n + TILE - 1) // TILE)
+    if blocks:
+        grid, _threads = grid_blocks(blocks, TILE * TILE)
+        compiled(kernel)[grid, (TILE, TILE)](a, b, out)
+    return out
+
+
 def matmul(a, b, out):
     """out = a @ b for 2-D or 3-D arrays of any strides on one device."""
     if type(a) is np.ndarray:
@@ -237,16 +279,8 @@ def matmul(a, b, out):
         a, b, out3 = (device_view(x, (1,) + tuple(x.shape), (0,) + tuple(x.strides)) for x in (a, b, out))
         matmul(a, b, out3)
         return out
-    if a.dtype == np.float32:
-        kernel = matmul_f32_cuda
-    elif a.dtype == np.float64:
-        kernel = matmul_f64_cuda
-    else:
+    if a.dtype not in (np.float32, np.float64):
         raise TypeError(f"matmul on CUDA supports float32 and float64, got {a.dtype}")
-    nb, m, _ = a.shape
-    n = b.shape[2]
-    blocks = nb * ((m + TILE - 1) // TILE) * ((n + TILE - 1) // TILE)
-    if blocks:
-        grid, _threads = grid_blocks(blocks, TILE * TILE)
-        compiled(kernel)[grid, (TILE, TILE)](a, b, out)
-    return out
+    if cublas.available() and _cublas_matmul(a, b, out):
+        return out
+    return matmul_tiled(a, b, out)
