@@ -1,4 +1,6 @@
 """The benchmark cases: each builds an nnlite callable and a PyTorch callable on the same data."""
+import os
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -34,7 +36,7 @@ def _fwd_bwd(fn, inputs, grad):
     return step
 
 
-def conv_case(n, c, hw, k, groups):
+def conv_case(n, c, hw, k, groups, bar=2.0):
     def build(device):
         import nnlite
         import torch
@@ -45,7 +47,7 @@ def conv_case(n, c, hw, k, groups):
         return (_fwd_bwd(lambda: nnlite.nn.functional.conv2d(x, w, padding=1, groups=groups), [x, w], g),
                 _fwd_bwd(lambda: torch.nn.functional.conv2d(tx, tw, padding=1, groups=groups), [tx, tw], tg))
     kind = "depthwise " if groups > 1 else ""
-    return Case(f"conv2d {kind}fwd+bwd ({n},{c},{hw},{hw})->{k} k3 p1", build, bar=2.0, repeat=5)
+    return Case(f"conv2d {kind}fwd+bwd ({n},{c},{hw},{hw})->{k} k3 p1", build, bar=bar, repeat=5)
 
 
 def _unary(name, fn_name, shape, bar=None, **kw):
@@ -58,14 +60,18 @@ def _unary(name, fn_name, shape, bar=None, **kw):
     return Case(name, build, bar=bar)
 
 
-def matmul_case(device):
-    (a, b), (ta, tb) = _inputs(device, (256, 1024), (1024, 1024))
-    return (lambda: a @ b), (lambda: ta @ tb)
+def matmul_case(m, k, n, bar):
+    def build(device):
+        (a, b), (ta, tb) = _inputs(device, (m, k), (k, n))
+        return (lambda: a @ b), (lambda: ta @ tb)
+    return Case(f"matmul {m}x{k} @ {k}x{n}", build, bar=bar)
 
 
-def add_case(device):
-    (a, b), (ta, tb) = _inputs(device, (16 << 20,), (16 << 20,))
-    return (lambda: a + b), (lambda: ta + tb)
+def add_case(n, bar):
+    def build(device):
+        (a, b), (ta, tb) = _inputs(device, (n,), (n,))
+        return (lambda: a + b), (lambda: ta + tb)
+    return Case(f"add {n >> 20}M floats", build, bar=bar)
 
 
 def tiny_add_case(device):
@@ -82,22 +88,22 @@ def tiny_add_case(device):
     return nl, th
 
 
-def batch_norm_case(backward):
+def batch_norm_case(backward, n=8, bar=1.2):
     def build(device):
         import nnlite
         import torch
         F, TF = nnlite.nn.functional, torch.nn.functional
-        (x, w, b), (tx, tw, tb) = _inputs(device, (8, 64, 56, 56), (64,), (64,), requires_grad=backward)
+        (x, w, b), (tx, tw, tb) = _inputs(device, (n, 64, 56, 56), (64,), (64,), requires_grad=backward)
         rm, rv = nnlite.zeros(64, device=device), nnlite.ones(64, device=device)
         trm, trv = torch.zeros(64, device=device), torch.ones(64, device=device)
         nl = lambda: F.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
         th = lambda: TF.batch_norm(tx, trm, trv, tw, tb, training=True)  # noqa: E731
         if not backward:
             return nl, th
-        g, tg = nnlite.ones(8, 64, 56, 56, device=device), torch.ones(8, 64, 56, 56, device=device)
+        g, tg = nnlite.ones(n, 64, 56, 56, device=device), torch.ones(n, 64, 56, 56, device=device)
         return _fwd_bwd(nl, [x, w, b], g), _fwd_bwd(th, [tx, tw, tb], tg)
-    return Case(f"batch_norm train {'fwd+bwd' if backward else 'fwd'} (8,64,56,56)", build,
-                bar=None if backward else 1.2)
+    return Case(f"batch_norm train {'fwd+bwd' if backward else 'fwd'} ({n},64,56,56)", build,
+                bar=None if backward else bar)
 
 
 def linear_case(device):
@@ -128,20 +134,63 @@ def max_pool_case(device):
             _fwd_bwd(lambda: torch.nn.functional.max_pool2d(tx, 3, 2, 1), [tx], tg))
 
 
-def sum_case(dim):
+def sum_case(shape, dim, bar=None):
     def build(device):
-        (x,), (tx,) = _inputs(device, (1024, 4096))
+        (x,), (tx,) = _inputs(device, shape)
+        if dim is None:
+            return (lambda: x.sum()), (lambda: tx.sum())
         return (lambda: x.sum(dim)), (lambda: tx.sum(dim))
-    return Case(f"sum (1024,4096) dim={dim}", build)
+    return Case(f"sum {shape} dim={dim}", build, bar=bar)
+
+
+def digits_step_case(device):
+    """One training step of examples/train_digits.py (batch 64): forward, loss, backward, AdamW.
+    The same weights in both libraries."""
+    import nnlite
+    import torch
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+    from train_digits import DigitsNet
+    nnlite.manual_seed(0)
+    model = DigitsNet().to(device)
+    tmodel = _torch_digits_net(torch).to(device)
+    tmodel.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in model.state_dict().items()})
+    (x,), (tx,) = _inputs(device, (64, 1, 8, 8))
+    target = np.random.default_rng(1).integers(0, 10, 64)
+    y, ty = nnlite.tensor(target, device=device), torch.tensor(target, device=device)
+    opt = nnlite.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    topt = torch.optim.AdamW(tmodel.parameters(), lr=3e-3, weight_decay=1e-4)
+    loss_fn = nnlite.nn.CrossEntropyLoss(label_smoothing=0.05)
+    tloss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
+
+    def step(model, opt, loss_fn, x, y):
+        def run():
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+        return run
+    return step(model, opt, loss_fn, x, y), step(tmodel, topt, tloss_fn, tx, ty)
+
+
+def _torch_digits_net(torch):
+    from collections import OrderedDict
+    nn = torch.nn
+    return nn.Sequential(OrderedDict(
+        features=nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+                      nn.Conv2d(32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+                      nn.MaxPool2d(2),
+                      nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                      nn.MaxPool2d(2)),
+        classifier=nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(256, 128), nn.ReLU(inplace=True),
+                                 nn.Linear(128, 10))))
 
 
 CASES = [
     conv_case(8, 64, 56, 64, 1),
     conv_case(8, 256, 14, 256, 1),
     conv_case(8, 128, 56, 128, 128),
-    Case("matmul 256x1024 @ 1024x1024", matmul_case, bar=1.2),
+    matmul_case(256, 1024, 1024, bar=1.2),
     _unary("relu 16M floats", "relu", (16 << 20,), bar=1.2),
-    Case("add 16M floats", add_case, bar=1.2),
+    add_case(16 << 20, bar=1.2),
     _unary("log_softmax (1024,4096) dim=1", "log_softmax", (1024, 4096), bar=1.2, dim=1),
     batch_norm_case(backward=False),
     Case("tiny add of 1-element tensors (us per call)", tiny_add_case, bar=4.0, repeat=5),
@@ -150,6 +199,26 @@ CASES = [
     _unary("softmax (1024,4096) dim=1", "softmax", (1024, 4096), dim=1),
     Case("cross_entropy fwd+bwd (1024,1000)", cross_entropy_case),
     Case("max_pool2d 3x3/2 fwd+bwd (8,64,112,112)", max_pool_case),
-    sum_case(0),
-    sum_case(1),
+    sum_case((1024, 4096), 0),
+    sum_case((1024, 4096), 1),
+]
+
+# On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).
+CUDA_CASES = [
+    matmul_case(4096, 4096, 4096, bar=1.2),
+    conv_case(32, 64, 56, 64, 1, bar=2.0),
+    _unary("relu 64M floats", "relu", (64 << 20,), bar=1.2),
+    add_case(64 << 20, bar=1.2),
+    sum_case((64 << 20,), None, bar=1.5),
+    sum_case((4096, 4096), 0),
+    sum_case((4096, 4096), 1),
+    _unary("softmax (4096,4096) dim=1", "softmax", (4096, 4096), bar=1.5, dim=1),
+    _unary("log_softmax (4096,4096) dim=1", "log_softmax", (4096, 4096), dim=1),
+    batch_norm_case(backward=False, n=32, bar=1.5),
+    batch_norm_case(backward=True, n=32),
+    Case("linear fwd+bwd (512,1024)->1024", linear_case),
+    Case("cross_entropy fwd+bwd (1024,1000)", cross_entropy_case),
+    Case("max_pool2d 3x3/2 fwd+bwd (8,64,112,112)", max_pool_case),
+    Case("digits example training step (batch 64)", digits_step_case, bar=3.0),
+    Case("tiny add of 1-element tensors (us per call)", tiny_add_case, repeat=5),
 ]

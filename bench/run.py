@@ -12,6 +12,7 @@ the cold-start time with a warm kernel cache (fresh processes).
 Benchmarks are not tests: nothing here fails.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cases import CASES  # noqa: E402
+from cases import CASES, CUDA_CASES  # noqa: E402
 
 
 SETTLE_S = 0.3
@@ -101,6 +102,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-startup", action="store_true", help="skip the import/cold-start timings")
+    parser.add_argument("--json", default="", help="also write the rows to this JSON file")
     args = parser.parse_args()
 
     import torch
@@ -117,8 +119,9 @@ def main():
           f"torch threads={torch.get_num_threads()}; numba threads={_numba_threads()}")
     if not args.no_startup and not args.only:
         startup_report()
+    rows = []
     print(f"{'case':44s} {'nnlite ms':>10s} {'torch ms':>10s} {'ratio':>7s}  bar")
-    for case in CASES:
+    for case in CUDA_CASES if args.device == "cuda" else CASES:
         if args.only and args.only not in case.name:
             continue
         try:
@@ -128,7 +131,13 @@ def main():
             continue
         t_nl, t_torch = time_pair(nl_fn, torch_fn, sync_nl, sync_torch, case.repeat or args.repeat)
         bar = f"<= {case.bar}" if case.bar else ""
-        print(f"{case.name:44s} {t_nl:10.3f} {t_torch:10.3f} {t_nl / t_torch:7.2f}  {bar}")
+        print(f"{case.name:44s} {t_nl:10.3f} {t_torch:10.3f} {t_nl / t_torch:7.2f}  {bar}", flush=True)
+        if args.json:
+            rows.append({"case": case.name, "nnlite_ms": t_nl, "torch_ms": t_torch, "ratio": t_nl / t_torch,
+                         "bar": case.bar})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": args.device, "torch": torch.__version__, "rows": rows}, f, indent=1)
 
 
 def _numba_threads():
