@@ -18,9 +18,19 @@ def numba_cuda():
     """The real numba.cuda module (imported on first use)."""
     global _real
     if _real is None:
+        _numpy_compat()
         from numba import cuda as real
         _real = real
     return _real
+
+
+def _numpy_compat():
+    """numba-cuda 0.30 (in maintenance; no fix planned, NVIDIA/numba-cuda#907) registers
+    an overload of np.row_stack, which NumPy 2.5 removed, when its CUDA target first
+    compiles: every kernel launch then fails. np.row_stack was always np.vstack."""
+    import numpy as np
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
 
 
 # Numba reads this once, when numba.cuda is first imported; so do we.

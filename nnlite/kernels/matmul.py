@@ -173,7 +173,7 @@ def _numba_gemm_dtypes():
 def _row_major(x):
     """(transposed, leading dimension) of a stack of matrices as BLAS sees it, or
     None when neither of its last two axes has unit stride."""
-    rows, cols = (st // x.itemsize for st in x.strides[-2:])
+    rows, cols = (st // x.dtype.itemsize for st in x.strides[-2:])  # (device arrays have no .itemsize)
     # a single row or column: that stride is never stepped, so any valid one will do
     if x.shape[-1] == 1:
         cols = 1
@@ -241,7 +241,7 @@ def _cublas_matmul(a, b, out):
     sizes do not fit it (then the tiled kernel runs)."""
     nb, m, k = a.shape
     n = b.shape[2]
-    size = out.itemsize
+    size = out.dtype.itemsize
     if 0 in (nb, m, n, k) or any(st % size for x in (a, b, out) for st in x.strides):
         return False
     layout_a, layout_b, layout_out = _row_major(a), _row_major(b), _row_major(out)
