@@ -116,3 +116,34 @@ def bcast_offsets(i, shape, sa, sb):
     h = r // shape[1]
     return (h * sa[0] + j * sa[1] + k * sa[2] + l * sa[3],
             h * sb[0] + j * sb[1] + k * sb[2] + l * sb[3])
+
+
+# CUDA: the index arithmetic above costs four 64-bit divisions per element, more
+# than the memory traffic of an add (64M floats: 1.2 ms against torch's 0.2 ms on
+# an H200). Most operands are either dense over the output or a single value, so
+# the kernels classify each operand once and skip the divisions then.
+DENSE, SCALAR, STRIDED = range(3)
+
+
+@cuda.jit(device=True)
+def operand_kind(shape, s):
+    """DENSE if the strides walk the canonical shape contiguously, SCALAR if they
+    never move, else STRIDED (dims of size 1 do not count)."""
+    dense = True
+    scalar = True
+    expect = 1
+    for d in range(3, -1, -1):
+        if shape[d] != 1:
+            dense = dense and s[d] == expect
+            scalar = scalar and s[d] == 0
+            expect *= shape[d]
+    return DENSE if dense else (SCALAR if scalar else STRIDED)
+
+
+@cuda.jit(device=True)
+def walk_offsets(i, shape, sa, sb, ka, kb):
+    """bcast_offsets, without the divisions when neither operand is STRIDED."""
+    if ka != STRIDED and kb != STRIDED:
+        return (i if ka == DENSE else 0), (i if kb == DENSE else 0)
+    return bcast_offsets(i, shape, sa, sb)
+

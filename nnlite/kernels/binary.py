@@ -13,7 +13,7 @@ from numba import njit, prange
 
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
-from ._loops import SERIAL_WORK, bcast_offsets, binary_loop
+from ._loops import SERIAL_WORK, bcast_offsets, binary_loop, operand_kind, walk_offsets
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -147,8 +147,9 @@ def arith_cuda(a, b, out, walk, op):
     shape = (walk[0], walk[1], walk[2], walk[3])
     sa = (walk[4], walk[5], walk[6], walk[7])
     sb = (walk[8], walk[9], walk[10], walk[11])
+    ka, kb = operand_kind(shape, sa), operand_kind(shape, sb)
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        ia, ib = bcast_offsets(i, shape, sa, sb)
+        ia, ib = walk_offsets(i, shape, sa, sb, ka, kb)
         _arith_dev(op, out, i, a[ia], b[ib])
 
 
@@ -284,8 +285,9 @@ def compare_cuda(a, b, out, walk, op):
     shape = (walk[0], walk[1], walk[2], walk[3])
     sa = (walk[4], walk[5], walk[6], walk[7])
     sb = (walk[8], walk[9], walk[10], walk[11])
+    ka, kb = operand_kind(shape, sa), operand_kind(shape, sb)
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        ia, ib = bcast_offsets(i, shape, sa, sb)
+        ia, ib = walk_offsets(i, shape, sa, sb, ka, kb)
         out[i] = _compare_dev(op, a[ia], b[ib])
 
 

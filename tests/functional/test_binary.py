@@ -6,7 +6,7 @@ import nnlite
 from nnlite.autograd import gradcheck
 from tests.helpers import assert_close, randn
 
-SHAPE_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((5,), ()), ((1, 3, 1, 2, 1, 2), (2, 1, 4, 1, 2, 1))]
+SHAPE_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((5,), ()), ((), (2, 3)), ((1, 3, 1, 2, 1, 2), (2, 1, 4, 1, 2, 1))]
 OPS = ["add", "sub", "mul", "div", "maximum", "minimum", "pow", "remainder", "floor_divide"]
 
 
