@@ -7,8 +7,9 @@ c sees (0 in the padding). Viewed as (C*KH*KW, N*OH*OW) it is the right-hand
 side of `weight (O, C*KH*KW) @ cols`, whose result is laid out (O, N, OH*OW);
 `cnhw_to_nchw` turns it into the NCHW output while adding the bias. Backward
 runs the same GEMMs transposed: `nchw_to_cnhw` lays the output gradient out as
-(O, N, OH*OW) and sums it into the bias gradient in the same pass, and
-`col2im` folds the column gradient back onto the input.
+(O, N, OH*OW) and sums it into the bias gradient (in the same pass on the CPU;
+on CUDA a block per channel reduces it, `channel_sums`), and `col2im` folds the
+column gradient back onto the input.
 
 Stride, padding (top/left; the output size implies bottom/right) and dilation
 are scalars. On the CPU every row copy runs over the range of output columns
@@ -19,10 +20,13 @@ Depthwise convolutions (groups == in_channels) skip the GEMM: each output plane
 is KH*KW shifted multiply-adds of one input plane, which the direct kernels do
 at memory speed. 3x3 stride-1 convolutions use Winograd (conv_winograd.py).
 """
-from numba import njit, prange
+import numpy as np
+from numba import float64, njit, prange
 
-from ..backend.cuda import cuda
+from ..backend.cuda import compiled, cuda
 from ..backend.kernel_pair import KernelPair
+from ..backend.launch import grid_blocks
+from ._block import BLOCK_THREADS, block_reduce
 from ._loops import SERIAL_WORK
 
 
@@ -264,22 +268,46 @@ def nchw_to_cnhw_cpu(g, out, gbias):
 
 @cuda.jit(cache=True)
 def nchw_to_cnhw_cuda(g, out, gbias):
+    # gbias is summed by channel_sums_cuda: a thread per channel would walk N*OH*OW
+    # elements on its own (milliseconds on a GPU).
     N, O, P = g.shape
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for i in range(start, g.size, step):
+    for i in range(cuda.grid(1), g.size, cuda.gridsize(1)):
         p = i % P
         o = (i // P) % O
         n = i // (P * O)
         out[o, n, p] = g[n, o, p]
-    for o in range(start, O, step):
+
+
+_nchw_to_cnhw = KernelPair(nchw_to_cnhw_cpu, nchw_to_cnhw_cuda)
+
+
+def nchw_to_cnhw(g, out, gbias):
+    """out[o, n, p] = g[n, o, p] (the output gradient as a GEMM operand); gbias[o] = sum_{n,p} g."""
+    _nchw_to_cnhw(g, out, gbias)
+    if type(g) is not np.ndarray:
+        channel_sums(g, gbias)
+
+
+@cuda.jit(cache=True)
+def channel_sums_cuda(g, out):
+    """out[o] = sum of g[:, o, :] for a (N, O, P) array: a block per channel, float64 sums."""
+    buf = cuda.shared.array(BLOCK_THREADS, float64)
+    N, O, P = g.shape
+    t = cuda.threadIdx.x
+    for o in range(cuda.blockIdx.x, O, cuda.gridDim.x):
         acc = 0.0
         for n in range(N):
-            for p in range(P):
+            for p in range(t, P, BLOCK_THREADS):
                 acc += g[n, o, p]
-        gbias[o] = acc
+        total = block_reduce(buf, acc, False)
+        if t == 0:
+            out[o] = total
 
 
-nchw_to_cnhw = KernelPair(nchw_to_cnhw_cpu, nchw_to_cnhw_cuda)
+def channel_sums(g, out):
+    """The bias gradient of a (N, O, ...) CUDA output gradient, into out (O,)."""
+    g = g.reshape((g.shape[0], g.shape[1], g.size // max(1, g.shape[0] * g.shape[1])))
+    compiled(channel_sums_cuda)[grid_blocks(g.shape[1], BLOCK_THREADS)](g, out)
 
 
 # ---------------------------------------------------------------- depthwise (groups == in_channels)

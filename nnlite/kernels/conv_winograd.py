@@ -26,11 +26,13 @@ The 16-plane arrays are views whose planes lie a little further apart than
 contiguous ones (functional/conv.py says why), so kernels index them by
 position and never flatten them.
 """
+import numpy as np
 from numba import float64 as f64, njit, prange
 
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
+from .conv import channel_sums
 
 # ---------------------------------------------------------------- 4-point transforms
 
@@ -490,21 +492,21 @@ def winograd_output_grad_cpu(g, dm, gbias, zero):
 
 @cuda.jit(cache=True)
 def winograd_output_grad_cuda(g, dm, gbias, zero):
+    # gbias is summed by channel_sums_cuda (a block per channel), not here.
     O, N, TH, TW = dm.shape[1], dm.shape[2], dm.shape[3], dm.shape[4]
-    start, step = cuda.grid(1), cuda.gridsize(1)
-    for k in range(start, O * N * TH * TW, step):
+    for k in range(cuda.grid(1), O * N * TH * TW, cuda.gridsize(1)):
         tw = k % TW
         th = (k // TW) % TH
         n = (k // (TW * TH)) % N
         o = k // (TW * TH * N)
         store16_dev(dm, o, n, th, tw, _output_grad_tile(grad_patch_dev(g, n, o, th, tw, zero)))
-    for o in range(start, O, step):
-        acc = 0.0
-        for n in range(N):
-            for i in range(g.shape[2]):
-                for j in range(g.shape[3]):
-                    acc += g[n, o, i, j]
-        gbias[o] = acc
 
 
-winograd_output_grad = KernelPair(winograd_output_grad_cpu, winograd_output_grad_cuda)
+_winograd_output_grad = KernelPair(winograd_output_grad_cpu, winograd_output_grad_cuda)
+
+
+def winograd_output_grad(g, dm, gbias, zero):
+    """dm = the transformed 2x2 tiles of g; gbias[o] = sum of g[:, o], on g's device."""
+    _winograd_output_grad(g, dm, gbias, zero)
+    if type(g) is not np.ndarray:
+        channel_sums(g, gbias)
