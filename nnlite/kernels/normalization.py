@@ -121,10 +121,25 @@ def batch_norm_cpu(x, weight, bias, y, mean, invstd, running_mean, running_var, 
                         training, update, c)
 
 
+# A block per channel walks the channel's N*S elements, thread t taking every
+# BLOCK_THREADS-th one from t. Stepping (n, s) by BLOCK_THREADS instead of
+# splitting a flat index costs a division only when a step crosses into the next
+# image (64-bit divisions per element made these kernels integer-bound on a GPU).
+
 @cuda.jit(device=True)
-def _at(c, k, C, S):
-    """Index of the k-th element of channel c in the (N, C, S) layout."""
-    return ((k // S) * C + c) * S + k % S
+def _first(t, S):
+    """(n, s) of the t-th element of a channel."""
+    return t // S, t % S
+
+
+@cuda.jit(device=True)
+def _step(n, s, S):
+    """(n, s) BLOCK_THREADS elements further on."""
+    s += BLOCK_THREADS
+    if s >= S:
+        n += s // S
+        s %= S
+    return n, s
 
 
 @cuda.jit(cache=True)
@@ -135,15 +150,19 @@ def batch_norm_cuda(x, weight, bias, y, mean, invstd, running_mean, running_var,
     count = N * S
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
         if training:
-            s = 0.0
-            for k in range(t, count, BLOCK_THREADS):
-                s += x[_at(c, k, C, S)]
-            m = block_reduce(buf, s, False) / count
-            s = 0.0
-            for k in range(t, count, BLOCK_THREADS):
-                d = x[_at(c, k, C, S)] - m
-                s += d * d
-            var_sum = block_reduce(buf, s, False)
+            acc = 0.0
+            n, s = _first(t, S)
+            while n < N:
+                acc += x[(n * C + c) * S + s]
+                n, s = _step(n, s, S)
+            m = block_reduce(buf, acc, False) / count
+            acc = 0.0
+            n, s = _first(t, S)
+            while n < N:
+                d = x[(n * C + c) * S + s] - m
+                acc += d * d
+                n, s = _step(n, s, S)
+            var_sum = block_reduce(buf, acc, False)
             istd = 1.0 / math.sqrt(var_sum / count + eps)
             if update and t == 0:
                 running_mean[c] = momentum * m + (1 - momentum) * running_mean[c]
@@ -156,9 +175,11 @@ def batch_norm_cuda(x, weight, bias, y, mean, invstd, running_mean, running_var,
             invstd[c] = istd
         alpha = istd * weight[c]
         beta = bias[c] - m * alpha
-        for k in range(t, count, BLOCK_THREADS):
-            i = _at(c, k, C, S)
+        n, s = _first(t, S)
+        while n < N:
+            i = (n * C + c) * S + s
             y[i] = x[i] * alpha + beta
+            n, s = _step(n, s, S)
 
 
 def batch_norm(x, weight, bias, y, mean, invstd, running_mean, running_var, N, C, S, eps, momentum,
@@ -223,14 +244,16 @@ def batch_norm_bwd_cuda(g, x, weight, mean, invstd, gx, grad_weight, grad_bias, 
     count = N * S
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
         m = mean[c]
-        s = 0.0
-        d = 0.0
-        for k in range(t, count, BLOCK_THREADS):
-            i = _at(c, k, C, S)
-            s += g[i]
-            d += g[i] * (x[i] - m)
-        sum_g = block_reduce(buf, s, False)
-        dot = block_reduce(buf, d, False)
+        sg = 0.0
+        dot = 0.0
+        n, s = _first(t, S)
+        while n < N:
+            i = (n * C + c) * S + s
+            sg += g[i]
+            dot += g[i] * (x[i] - m)
+            n, s = _step(n, s, S)
+        sum_g = block_reduce(buf, sg, False)
+        dot = block_reduce(buf, dot, False)
         if t == 0:
             grad_weight[c] = dot * invstd[c]
             grad_bias[c] = sum_g
@@ -238,9 +261,11 @@ def batch_norm_bwd_cuda(g, x, weight, mean, invstd, gx, grad_weight, grad_bias, 
             scale = invstd[c] * weight[c]
             proj = dot * invstd[c] * invstd[c] / count
             g_mean = sum_g / count
-            for k in range(t, count, BLOCK_THREADS):
-                i = _at(c, k, C, S)
+            n, s = _first(t, S)
+            while n < N:
+                i = (n * C + c) * S + s
                 gx[i] = (g[i] - g_mean - (x[i] - m) * proj) * scale if training else g[i] * scale
+                n, s = _step(n, s, S)
 
 
 def batch_norm_bwd(g, x, weight, mean, invstd, gx, grad_weight, grad_bias, N, C, S, training, input_grad):
