@@ -19,6 +19,10 @@ def numba_cuda():
     global _real
     if _real is None:
         _numpy_compat()
+        # nnlite sizes every grid to its work, so small tensors launch small grids on
+        # purpose; numba-cuda would warn (through Python's warnings machinery, a few
+        # microseconds) on each such launch. A user's own setting wins.
+        os.environ.setdefault("NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS", "0")
         from numba import cuda as real
         _real = real
     return _real

@@ -21,13 +21,14 @@ from .launch import grid_1d
 
 
 class KernelPair:
-    __slots__ = ("cpu", "cuda", "cuda_args", "__name__")
+    __slots__ = ("cpu", "cuda", "cuda_args", "__name__", "_launchers")
 
     def __init__(self, cpu, cuda, *cuda_args):
         self.cpu = cpu
         self.cuda = cuda
         self.cuda_args = cuda_args
         self.__name__ = getattr(cpu, "__name__", "kernel").removesuffix("_cpu")
+        self._launchers = {}  # (blocks, threads) -> configured launch
 
     def __call__(self, *args):
         if type(args[0]) is np.ndarray:
@@ -42,7 +43,11 @@ class KernelPair:
 
     def launch(self, work, *args):
         """Launch the CUDA kernel over `work` grid-stride items."""
-        return compiled(self.cuda)[grid_1d(work)](*args, *self.cuda_args)
+        config = grid_1d(work)
+        launcher = self._launchers.get(config)
+        if launcher is None:  # numba builds a launch configuration per [grid, block]: keep them
+            launcher = self._launchers[config] = compiled(self.cuda)[config]
+        return launcher(*args, *self.cuda_args)
 
     def __repr__(self):
         return f"KernelPair({self.__name__})"
