@@ -6,21 +6,23 @@
 # 1. what the machine has (GPU, numba/numba-cuda/torch versions, where cuBLAS is);
 # 2. every CUDA test of the suite on the real GPU (-m cuda), in parallel workers;
 # 3. the CUDA bench (nnlite CUDA vs torch CUDA, same inputs, one process);
-# 4. the examples with --device cuda.
+# 4. launch overhead and a profile of the digits training step (bench/cuda_profile.py);
+# 5. the examples with --device cuda.
 # Logs and bench_cuda.json go to $OUT (the device tool brings that folder back).
-# Each step has its own time limit so that the whole script ends inside one call,
-# Numba's compile time on a cold cache included.
+# Each step has its own time limit (seconds, from the environment) so that the
+# whole script ends inside one call, Numba's compile time on a cold cache included;
+# a step cut short says so in its log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/nnlite-gpu-check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-TEST_S=${TEST_S:-200} BENCH_S=${BENCH_S:-110} EXAMPLE_S=${EXAMPLE_S:-60}
+TEST_S=${TEST_S:-200} BENCH_S=${BENCH_S:-120} PROFILE_S=${PROFILE_S:-40} EXAMPLE_S=${EXAMPLE_S:-60}
 t0=$(date +%s)
 stamp() { echo "== $1 at $(( $(date +%s) - t0 )) s"; }
 
 stamp "machine"
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 - <<'PY' 2>&1 | tee "$OUT/env.txt"
 import importlib, numba, numpy, torch
 print("numba", numba.__version__, "numpy", numpy.__version__, "torch", torch.__version__)
@@ -34,17 +36,25 @@ print("cuBLAS:", cublas.library())
 PY
 
 stamp "CUDA tests"
-timeout "$TEST_S" python3 -m pytest tests -m cuda -n 16 -q -p no:cacheprovider --tb=short -rfE \
-    --durations=15 "$@" >"$OUT/cuda_tests.log" 2>&1
-echo "pytest exit $?"
-grep -E "^(FAILED|ERROR)" "$OUT/cuda_tests.log" | cut -c1-230 | head -60
-tail -n 3 "$OUT/cuda_tests.log"
+# -v: each result is logged as it lands, so a run cut short still shows what passed
+timeout "$TEST_S" python3 -m pytest tests -m cuda -n 16 -v -p no:cacheprovider --tb=short -rfE "$@" \
+    >"$OUT/cuda_tests.log" 2>&1
+echo "pytest exit $? (124: cut short at ${TEST_S} s)"
+echo "passed $(grep -c ' PASSED ' "$OUT/cuda_tests.log"), failed $(grep -c ' FAILED ' "$OUT/cuda_tests.log")," \
+     "skipped $(grep -c ' SKIPPED ' "$OUT/cuda_tests.log"), errors $(grep -c ' ERROR ' "$OUT/cuda_tests.log")"
+grep -E "^(FAILED|ERROR)" "$OUT/cuda_tests.log" | cut -c1-200 | head -40
+tail -n 1 "$OUT/cuda_tests.log"
 
 stamp "CUDA bench"
 timeout "$BENCH_S" python3 bench/run.py --device cuda --no-startup --repeat 10 \
-    --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.txt" | tail -n 25
+    --json "$OUT/bench_cuda.json" 2>&1 | grep -v Warning | tee "$OUT/bench_cuda.txt"
+
+stamp "launch overhead and the digits step"
+timeout "$PROFILE_S" python3 bench/cuda_profile.py >"$OUT/cuda_profile.txt" 2>&1
+head -n 40 "$OUT/cuda_profile.txt" | cut -c1-160
 
 stamp "examples on cuda"
-timeout "$EXAMPLE_S" python3 examples/train_digits.py --device cuda 2>&1 | grep -v "it/s" | tail -n 4 | tee "$OUT/examples.txt"
-timeout 30 python3 examples/custom_kernel.py --device cuda 2>&1 | tail -n 4 | tee -a "$OUT/examples.txt"
+timeout "$EXAMPLE_S" python3 examples/train_digits.py --device cuda --epochs 3 2>&1 | grep -v "it/s" | tail -n 3 \
+    | tee "$OUT/examples.txt"
+timeout 30 python3 examples/custom_kernel.py --device cuda 2>&1 | tail -n 3 | tee -a "$OUT/examples.txt"
 stamp "done"

@@ -39,7 +39,7 @@ def _median_ms(fn, sync, repeat):
     return float(np.median(times)) * 1e3
 
 
-def time_pair(nl_fn, torch_fn, sync_nl, sync_torch, repeat, warmup=3):
+def time_pair(nl_fn, torch_fn, sync_nl, sync_torch, repeat, warmup=3, settle=SETTLE_S):
     for _ in range(warmup):
         nl_fn()
         torch_fn()
@@ -50,9 +50,9 @@ def time_pair(nl_fn, torch_fn, sync_nl, sync_torch, repeat, warmup=3):
         # Each library's idle worker threads spin for a while after its last
         # parallel call; let them park so neither library is timed against
         # the other's spinning threads.
-        time.sleep(SETTLE_S)
+        time.sleep(settle)
         nl_times.append(_median_ms(nl_fn, sync_nl, repeat))
-        time.sleep(SETTLE_S)
+        time.sleep(settle)
         torch_times.append(_median_ms(torch_fn, sync_torch, repeat))
     return min(nl_times), min(torch_times)
 
@@ -124,14 +124,19 @@ def main():
     for case in CUDA_CASES if args.device == "cuda" else CASES:
         if args.only and args.only not in case.name:
             continue
+        started = time.perf_counter()
         try:
             nl_fn, torch_fn = case.build(args.device)
         except (AttributeError, NotImplementedError) as e:
             print(f"{case.name:44s} {'n/a':>10s}  ({e})")
             continue
-        t_nl, t_torch = time_pair(nl_fn, torch_fn, sync_nl, sync_torch, case.repeat or args.repeat)
+        # (GPU work has no spinning CPU threads to wait out)
+        t_nl, t_torch = time_pair(nl_fn, torch_fn, sync_nl, sync_torch, case.repeat or args.repeat,
+                                  settle=0 if args.device == "cuda" else SETTLE_S)
         bar = f"<= {case.bar}" if case.bar else ""
-        print(f"{case.name:44s} {t_nl:10.3f} {t_torch:10.3f} {t_nl / t_torch:7.2f}  {bar}", flush=True)
+        # on a GPU, the wall time of the row (compiling included) shows where a cold run goes
+        wall = f"  [{time.perf_counter() - started:.1f} s]" if args.device == "cuda" else ""
+        print(f"{case.name:44s} {t_nl:10.3f} {t_torch:10.3f} {t_nl / t_torch:7.2f}  {bar:8s}{wall}", flush=True)
         if args.json:
             rows.append({"case": case.name, "nnlite_ms": t_nl, "torch_ms": t_torch, "ratio": t_nl / t_torch,
                          "bar": case.bar})
