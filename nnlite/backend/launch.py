@@ -11,6 +11,9 @@ from .cuda import simulator_enabled
 THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 4096          # enough to fill any current GPU several times over
 SIM_THREADS = 32           # simulator: one warp-sized block, Python threads stride
+GPU_SMS = 132              # an H100/H200; a GPU with more SMs is only filled less evenly
+BLOCKS_PER_SM = 8          # 8 blocks of 256 threads: the 2048 threads an SM holds at once
+SIM_FILL_BLOCKS = 4        # simulator: few, so that tiny shapes take the split-row paths
 
 
 def grid_1d(work):
@@ -31,3 +34,12 @@ def grid_blocks(n_blocks, threads):
     if simulator_enabled():
         return max(1, min(2, n_blocks)), threads
     return max(1, min(n_blocks, 65535)), threads
+
+
+def fill_blocks():
+    """Blocks of THREADS_PER_BLOCK threads that keep every SM of the GPU busy.
+
+    Reductions with fewer rows than this split each row across blocks; under
+    the simulator it is tiny, so that small test shapes take those paths too.
+    """
+    return SIM_FILL_BLOCKS if simulator_enabled() else GPU_SMS * BLOCKS_PER_SM

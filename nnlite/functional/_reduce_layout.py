@@ -136,9 +136,15 @@ class Layout:
         return permuted(gx, argsort(self.order))
 
 
-def scratch_array(n, np_dtype, device):
-    """Kernel scratch; the CUDA kernels do not use theirs, so it stays one element there."""
-    return empty_array((n if device.type == "cpu" else 1,), _dt.from_numpy_dtype(np_dtype), device)
+def scratch_array(n, np_dtype, device, cuda_n=1):
+    """Kernel scratch: n elements on the CPU, cuda_n on CUDA (the partial results of
+    rows that the CUDA reductions split across blocks; other CUDA kernels use none)."""
+    return empty_array((n if device.type == "cpu" else cuda_n,), _dt.from_numpy_dtype(np_dtype), device)
+
+
+def wide_dtype(np_dtype):
+    """The accumulator of a sum (or a CUDA max) of np_dtype: float64, or int64 for integers and bools."""
+    return np.dtype(np.float64 if np.dtype(np_dtype).kind in "fc" else np.int64)
 
 
 def fill_array(out, value):

@@ -17,7 +17,8 @@ from ..backend import dtype as _dt
 from ..backend.lazy import kernels
 from ..tensor import Tensor
 from ._reduce_layout import (Layout, extreme_value, fill_array, float_input, in_dim_order, keepdim_shape,
-                             memory_order, numel_of, permuted, reduce_dims, runs, scratch_array, single_dim)
+                             memory_order, numel_of, permuted, reduce_dims, runs, scratch_array, single_dim,
+                             wide_dtype)
 from ._util import check_tensor, empty_array, flat, wrap
 from ._arrays import cast_array, contiguous_array, is_contiguous_array
 from .shape import expand, reshape
@@ -30,6 +31,14 @@ KU = kernels("unary")
 return_types = types.ModuleType("nnlite.return_types", "Named tuples returned by reductions, as torch.return_types.")
 return_types.max = collections.namedtuple("max", ["values", "indices"], module="nnlite.return_types")
 return_types.min = collections.namedtuple("min", ["values", "indices"], module="nnlite.return_types")
+
+
+def _partials(outer, R, inner, np_dtype, device, cpu_n=None):
+    """Scratch of the accumulating kernels: the CPU's (accumulate_scratch_size, or
+    cpu_n) or the partial results of rows that CUDA splits across blocks."""
+    if device.type != "cpu":
+        return scratch_array(1, np_dtype, device, KR.cuda_partials_size(outer, R, inner))
+    return scratch_array(KR.accumulate_scratch_size(outer, R, inner) if cpu_n is None else cpu_n, np_dtype, device)
 
 
 def _threads(work):
@@ -52,7 +61,7 @@ def sum_array(a, dims, dtype, device):
         lay = Layout(a, dims)
         out = lay.empty(dtype, device)
         if out.size:
-            scratch = scratch_array(KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner), accumulate, device)
+            scratch = _partials(lay.outer, lay.R, lay.inner, accumulate, device)
             KR.sum_(lay.array, out, lay.outer, lay.R, lay.inner, scratch, accumulate(0))
         return lay.result(out, False)
     order = memory_order(a)
@@ -61,7 +70,7 @@ def sum_array(a, dims, dtype, device):
     for first, last in reversed(runs(sorted(order.index(d) for d in dims))):
         outer, R, inner = numel_of(shape[:first]), numel_of(shape[first:last + 1]), numel_of(shape[last + 1:])
         out = empty_array(shape[:first] + shape[last + 1:], dtype, device)
-        scratch = scratch_array(KR.accumulate_scratch_size(outer, R, inner), accumulate, device)
+        scratch = _partials(outer, R, inner, accumulate, device)
         if out.size:
             KR.sum_(flat(a), flat(out), outer, R, inner, scratch, accumulate(0))
         a = out
@@ -144,7 +153,7 @@ class Prod(Function):
         lay = Layout(x._array, dims)
         out = lay.empty(x.dtype, x._device)
         one = (np.float64 if x.dtype.is_floating_point else np.int64)(1)
-        scratch = scratch_array(KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner), one.dtype, x._device)
+        scratch = _partials(lay.outer, lay.R, lay.inner, one.dtype, x._device)
         if out.size:
             KR.prod(lay.array, out, lay.outer, lay.R, lay.inner, scratch, one)
         ctx.save_for_backward(x)
@@ -175,7 +184,9 @@ def _extreme_array(lay, largest, device):
     a = lay.array
     out = lay.empty(_dt.from_numpy_dtype(a.dtype), device)
     workers = _threads(a.size)
-    scratch = scratch_array(KR.fold_scratch_size(lay.outer, lay.R, lay.inner, workers), a.dtype, device)
+    # CUDA compares in the wide type that warps can shuffle (the kernel converts the identity to it).
+    scratch = _partials(lay.outer, lay.R, lay.inner, a.dtype if device.type == "cpu" else wide_dtype(a.dtype),
+                        device, KR.fold_scratch_size(lay.outer, lay.R, lay.inner, workers))
     if out.size:
         KR.extreme(a, out, lay.outer, lay.R, lay.inner, scratch, extreme_value(np.dtype(a.dtype), largest),
                    workers, largest)
@@ -201,7 +212,7 @@ class Extreme(Function):
         share = lay.empty(g.dtype, g._device)
         gx = lay.empty(g.dtype, g._device, full=True)
         if gx.size:
-            scratch = scratch_array(KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner), np.float64, g._device)
+            scratch = _partials(lay.outer, lay.R, lay.inner, np.float64, g._device)
             KR.tie_share(lay.array, m, lay.canonical(g._array), share, lay.outer, lay.R, lay.inner, scratch)
             KR.spread(lay.array, m, share, gx, lay.outer, lay.R, lay.inner, KR.SHARE)
         return wrap(lay.restore(gx), g._device), None, None, None
@@ -241,7 +252,9 @@ def _arg_arrays(x, dims, largest):
     values = lay.empty(x.dtype, x._device)
     indices = lay.empty(_dt.int64, x._device)
     n = KR.arg_scratch_size(lay.outer, lay.R, lay.inner)
-    part_values, part_indices = scratch_array(n, x.dtype.np, x._device), scratch_array(n, np.int64, x._device)
+    value_dtype = x.dtype.np if x._device.type == "cpu" else wide_dtype(x.dtype.np)  # as in _extreme_array
+    part_values = _partials(lay.outer, lay.R, lay.inner, value_dtype, x._device, n)
+    part_indices = _partials(lay.outer, lay.R, lay.inner, np.int64, x._device, n)
     if values.size:
         KR.arg(lay.array, values, indices, lay.outer, lay.R, lay.inner, part_values, part_indices, largest)
     return lay, values, indices
@@ -333,7 +346,7 @@ class VarMean(Function):
         elif var.size:
             # The sum kernel's float64 row sums, then squared deviations from their means.
             mean64 = lay.empty(_dt.float64, x._device)
-            scratch = scratch_array(KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner), np.float64, x._device)
+            scratch = _partials(lay.outer, lay.R, lay.inner, np.float64, x._device)
             KR.sum_(lay.array, mean64, lay.outer, lay.R, lay.inner, scratch, 0.0)
             KR.var(lay.array, mean64, var, mean_, lay.outer, lay.R, lay.inner, scratch, divisor)
             if take_sqrt:
@@ -411,8 +424,8 @@ class LogSumExp(Function):
             fill_array(out, -math.inf)
         elif out.size:
             m = _extreme_array(lay, True, x._device)
-            partial = scratch_array(lay.n_out + KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner),
-                                    np.float64, x._device)
+            cpu_n = lay.n_out + KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner)
+            partial = _partials(lay.outer, lay.R, lay.inner, np.float64, x._device, cpu_n)
             KR.logsumexp(lay.array, m, out, lay.outer, lay.R, lay.inner, partial)
         y = wrap(lay.result(out, keepdim), x._device)
         ctx.save_for_backward(x, y)
@@ -451,7 +464,7 @@ class Norm(Function):
             if out.size and lay.R == 0:
                 fill_array(out, 0.0)
             elif out.size:
-                scratch = scratch_array(KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner), np.float64, x._device)
+                scratch = _partials(lay.outer, lay.R, lay.inner, np.float64, x._device)
                 KR.norm(lay.array, out, lay.outer, lay.R, lay.inner, scratch, 0.0, float(p))
         y = wrap(lay.result(out, keepdim), x._device)
         ctx.save_for_backward(x, y)
@@ -509,7 +522,7 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
 def _count_array(lay, device):
     """The canonical int64 count of nonzero elements of a reduction."""
     count = lay.empty(_dt.int64, device)
-    scratch = scratch_array(KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner), np.int64, device)
+    scratch = _partials(lay.outer, lay.R, lay.inner, np.int64, device)
     if count.size:
         KR.count_nonzero(lay.array, count, lay.outer, lay.R, lay.inner, scratch, np.int64(0))
     return count

@@ -38,7 +38,9 @@ import math
 
 from numba import njit, prange
 
-from ..backend.cuda import cuda
+from ..backend.cuda import SIMULATOR, cuda
+from ..backend.launch import fill_blocks
+from ._block import BLOCK_THREADS
 from .fastmath import fexp
 
 SERIAL_WORK = 1 << 15
@@ -430,6 +432,46 @@ def _spread_row(x, a, b, gx, t, R, inner, op):
     bv = b[k:k + inner]
     for l in range(inner):
         gs[l] = _spread_value(op, xs[l], av[l], bv[l])
+
+
+# ---------------------------------------------------------------- CUDA plan
+# A CUDA reduction reads a contiguous row (inner == 1, R >= ROW_BLOCK_MIN) with a
+# block of threads, whose loads coalesce; otherwise each output gets a thread,
+# and neighbouring threads read neighbouring columns. Few outputs over long rows
+# would leave most of the GPU idle, so each output's rows are then split into
+# `parts`: blocks (threads) write partial results into scratch, and a second
+# launch merges each output's partials in a fixed order (deterministic, no atomics).
+
+# The simulator's barriers are slow (its block manager polls the threads), so there
+# only rows of 2 * BLOCK_THREADS elements or more take the block path: tests pick such shapes.
+ROW_BLOCK_MIN = (2 if SIMULATOR else 1) * BLOCK_THREADS            # shorter rows: a thread each
+PART_MIN_ELEMENTS = (2 if SIMULATOR else 32) * BLOCK_THREADS       # least work of a block's part of a row
+PART_MIN_ROWS = 2 if SIMULATOR else 64                             # least rows of a thread's part of a column
+
+
+def cuda_rows(R, inner):
+    """Whether a block (rather than a thread) reduces each output."""
+    return inner == 1 and R >= ROW_BLOCK_MIN
+
+
+def cuda_plan(outer, R, inner):
+    """(rows, parts): cuda_rows, and how many parts each output's R rows are split into."""
+    if cuda_rows(R, inner):
+        return True, _split(fill_blocks(), outer, R // PART_MIN_ELEMENTS)
+    return False, _split(fill_blocks() * BLOCK_THREADS, outer * inner, R // PART_MIN_ROWS)
+
+
+def _split(fill, tasks, most):
+    # Parts per task that bring `tasks` up to the `fill` that keeps the GPU busy, at most `most`.
+    if tasks == 0 or tasks >= fill:
+        return 1
+    return max(1, min((fill + tasks - 1) // tasks, most))
+
+
+def cuda_partials_size(outer, R, inner):
+    """Length of the partial results (the accumulator's dtype) a CUDA reduction needs."""
+    _, parts = cuda_plan(outer, R, inner)
+    return outer * inner * parts if parts > 1 else 1
 
 
 # ---------------------------------------------------------------- loops of single kernels

@@ -1,27 +1,106 @@
 """Reduction kernels, forward and backward, over the (outer, R, inner) layout.
 
 The loops live in kernels/_reduce_loops.py; each CPU kernel here hands them
-its scalar function or op flag. CUDA kernels use one thread per output (per
-element for the backward spreads) in grid-stride loops; kernels that differ
-only in their scalar function share one CUDA kernel with an op code.
+its scalar function or op flag.
+
+On CUDA the forward reductions share three kernels, each with an op code:
+`accumulate_cuda` (sum, prod, count_nonzero, amax, amin, in an exact
+accumulator: float64, or int64 for integers), `accumulate_float_cuda` (norm,
+var, logsumexp and the tie counts of amax's gradient, in float64) and
+`arg_cuda` (argmax/argmin, max/min with indices). A block of BLOCK_THREADS
+threads reduces each contiguous row (inner == 1), reading it with coalesced
+strided loads and merging in _block.py's tree; otherwise a thread reduces each
+output, neighbouring threads reading neighbouring columns. When the outputs are
+too few to fill the GPU (`x.sum()`: one output) each output's rows are split
+into parts: blocks (threads) write partial results into the `partial` scratch
+and a second launch of the same kernel merges them in a fixed order, so results
+are deterministic without atomics. `cuda_plan` (_reduce_loops.py) decides.
+The backward spreads and cumsum use one thread per output (per element) in
+grid-stride loops.
 
 var and logsumexp take two passes: the functional layer first runs the sum
 (var) or max (logsumexp) kernel, and the kernels here read its result.
 """
 import math
 
-from numba import njit, prange
+from numba import float64, int64, njit, prange
 
-from ..backend.cuda import cuda
+from ..backend.cuda import compiled, cuda
 from ..backend.kernel_pair import KernelPair
+from ..backend.launch import grid_blocks
+from ._block import ADD, BLOCK_THREADS, MAX, MIN, MUL, arg_wins, block_arg, block_combine, combine_how
 from ._reduce_loops import (SERIAL_WORK, STRIP, _accumulate, _add, _arg, _cumsum_row, _cumsum_strip, _fold,
-                            _merge_add, _prod_bwd_row, _prod_bwd_strip, _scatter_rows, _spread, beats_dev,
-                            is_tie_cpu, is_tie_dev, logsumexp_finish_cpu, logsumexp_finish_dev, pick_dev)
+                            _merge_add, _prod_bwd_row, _prod_bwd_strip, _scatter_rows, _spread, cuda_plan, cuda_rows,
+                            is_tie_cpu, is_tie_dev, logsumexp_finish_cpu, logsumexp_finish_dev)
+# (op codes and scratch sizes, for the functional layer)
 from ._reduce_loops import (CENTER, SHARE, SOFTMAX, accumulate_scratch_size, arg_scratch_size,  # noqa: F401
-                            fold_scratch_size)  # (op codes and scratch sizes, for the functional layer)
+                            cuda_partials_size, fold_scratch_size)
 from .fastmath import fexp
 
 sum_scratch_size = accumulate_scratch_size
+
+
+# ---------------------------------------------------------------- CUDA: launching the forward reductions
+
+class ReductionPair(KernelPair):
+    """A KernelPair whose CUDA side is a launch function (cuda_plan's grid, then
+    the merge of split rows) rather than one grid-stride kernel launch."""
+    __slots__ = ("cuda_launch",)
+
+    def __init__(self, cpu, cuda_kernel, cuda_launch, *cuda_args):
+        super().__init__(cpu, cuda_kernel, *cuda_args)
+        self.cuda_launch = cuda_launch
+
+    def launch(self, work, *args):
+        return self.cuda_launch(*args, *self.cuda_args)
+
+
+def _launch(kernel, x, partial, arrays, outer, R, inner, scalars):
+    """Run a forward reduction kernel, called as kernel(source, *arrays, outer, R,
+    inner, parts, rows, *scalars, merging), over the layout as cuda_plan says.
+
+    When rows are split into parts, the first launch leaves each output's partial
+    results in `partial` (n_out rows of `parts`) and a second launch of the same
+    kernel reduces those rows (merging=True) and finishes the outputs.
+    """
+    rows, parts = cuda_plan(outer, R, inner)
+    launch = compiled(kernel)
+    launch[_grid(rows, outer, inner, parts)](x, *arrays, outer, R, inner, parts, rows, *scalars, False)
+    if parts > 1:
+        n_out = outer * inner
+        rows = cuda_rows(parts, 1)
+        launch[_grid(rows, n_out, 1, 1)](partial, *arrays, n_out, parts, 1, 1, rows, *scalars, True)
+
+
+def _grid(rows, outer, inner, parts):
+    """A block per part of a row, or a thread per part of a column."""
+    tasks = outer * inner * parts
+    return grid_blocks(tasks if rows else (tasks + BLOCK_THREADS - 1) // BLOCK_THREADS, BLOCK_THREADS)
+
+
+@cuda.jit(device=True)
+def _row_range(task, parts, R):
+    """Elements [lo, hi) of a block's task: part task % parts of row task // parts."""
+    o = task // parts
+    p = task % parts
+    return o * R + p * R // parts, o * R + (p + 1) * R // parts
+
+
+@cuda.jit(device=True)
+def _column_range(t, n_out, parts, R, inner):
+    """(output k, its first element, rows [r0, r1)) of a thread's task t. Neighbouring
+    tasks are neighbouring outputs, so a warp's loads coalesce."""
+    k = t % n_out
+    p = t // n_out
+    return k, (k // inner) * R * inner + k % inner, p * R // parts, (p + 1) * R // parts
+
+
+@cuda.jit(device=True)
+def _as(cast, v):
+    # v in cast's dtype: Numba cannot convert to a dtype taken from an argument,
+    # but storing into a one-element local array of that dtype does.
+    cast[0] = v
+    return cast[0]
 
 
 # ---------------------------------------------------------------- sum, prod, count
@@ -32,28 +111,68 @@ def sum_cpu(x, out, outer, R, inner, partial, zero):
     _accumulate(_add, _merge_add, x, out, 0, out, outer, R, inner, partial, zero)
 
 
-SUM, PROD, NONZERO = range(3)
+SUM, PROD, NONZERO, AMAX, AMIN = range(5)  # accumulate_cuda's ops
+
+
+@cuda.jit(device=True)
+def _how(op):
+    """How two accumulators of op merge (_block's ADD, MUL, MAX, MIN)."""
+    if op == PROD:
+        return MUL
+    if op == AMAX:
+        return MAX
+    if op == AMIN:
+        return MIN
+    return ADD
+
+
+@cuda.jit(device=True)
+def _take(acc, v, cast, op, merging):
+    """acc with one more element v, or with another part's result when merging."""
+    if op == NONZERO and not merging:
+        return acc + (1 if v != 0 else 0)  # test v itself: in an int64 accumulator 0.5 would be 0
+    return combine_how(acc, _as(cast, v), _how(op))
+
+
+@cuda.jit(device=True)
+def _store(out, partial, k, slot, parts, acc):
+    """Output k, or its partial result in `slot` when its rows are split into parts."""
+    if parts == 1:
+        out[k] = acc
+    else:
+        partial[slot] = acc
 
 
 @cuda.jit(cache=True)
-def accumulate_cuda(x, out, outer, R, inner, partial, init, op):
-    # One thread per output element; the rows it reads are strided by `inner`,
-    # so neighbouring threads read neighbouring addresses (coalesced).
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        acc = init
-        for r in range(R):
-            v = x[base + r * inner]
-            if op == SUM:
-                acc += v
-            elif op == PROD:
-                acc *= v
-            elif v != 0:
-                acc += 1
-        out[t] = acc
+def accumulate_cuda(x, out, partial, outer, R, inner, parts, rows, init, op, merging):
+    # Accumulates in partial's dtype (init's): float64, or int64 for integers,
+    # which warps can shuffle and which hold every input exactly.
+    buf = cuda.shared.array(BLOCK_THREADS, partial.dtype)
+    cast = cuda.local.array(1, partial.dtype)
+    if rows:  # a block per part of a row; `rows` and the task loop are uniform over the block
+        for task in range(cuda.blockIdx.x, outer * parts, cuda.gridDim.x):
+            lo, hi = _row_range(task, parts, R)
+            acc = init
+            for e in range(lo + cuda.threadIdx.x, hi, BLOCK_THREADS):
+                acc = _take(acc, x[e], cast, op, merging)
+            acc = block_combine(buf, acc, _how(op))
+            if cuda.threadIdx.x == 0:
+                _store(out, partial, task // parts, task, parts, acc)
+    else:
+        n_out = outer * inner
+        for t in range(cuda.grid(1), n_out * parts, cuda.gridsize(1)):
+            k, base, r0, r1 = _column_range(t, n_out, parts, R, inner)
+            acc = init
+            for r in range(r0, r1):
+                acc = _take(acc, x[base + r * inner], cast, op, merging)
+            _store(out, partial, k, k * parts + t // n_out, parts, acc)
 
 
-sum_ = KernelPair(sum_cpu, accumulate_cuda, SUM)
+def _accumulate_launch(x, out, outer, R, inner, partial, init, op):
+    _launch(accumulate_cuda, x, partial, (out, partial), outer, R, inner, (partial.dtype.type(init), op))
+
+
+sum_ = ReductionPair(sum_cpu, accumulate_cuda, _accumulate_launch, SUM)
 
 
 @njit(inline="always")
@@ -71,7 +190,7 @@ def prod_cpu(x, out, outer, R, inner, partial, one):
     _accumulate(_mul, _merge_mul, x, out, 0, out, outer, R, inner, partial, one)
 
 
-prod = KernelPair(prod_cpu, accumulate_cuda, PROD)
+prod = ReductionPair(prod_cpu, accumulate_cuda, _accumulate_launch, PROD)
 
 
 @njit(inline="always")
@@ -85,7 +204,7 @@ def count_nonzero_cpu(x, out, outer, R, inner, partial, zero):
     _accumulate(_add_nonzero, _merge_add, x, out, 0, out, outer, R, inner, partial, zero)
 
 
-count_nonzero = KernelPair(count_nonzero_cpu, accumulate_cuda, NONZERO)
+count_nonzero = ReductionPair(count_nonzero_cpu, accumulate_cuda, _accumulate_launch, NONZERO)
 
 
 @njit(parallel=True, cache=True)
@@ -145,18 +264,98 @@ def norm_cpu(x, out, outer, R, inner, partial, zero, p):
             out[k] = math.sqrt(out[k]) if p == 2.0 else out[k] ** (1.0 / p)
 
 
+# CUDA: norm, var, logsumexp and tie_share are sums of a float64 function of each
+# element, finished per output; one kernel serves them.
+
+NORM, VAR, LOGSUMEXP, TIES = range(4)  # accumulate_float_cuda's ops
+
+
+@cuda.jit(device=True)
+def _center(op, c, k, n):
+    """What op's elements are measured from: var's mean (c holds row sums), or the row max."""
+    return c[k] / n if op == VAR else c[k]
+
+
+@cuda.jit(device=True)
+def _float_term(op, v, center, s, merging):
+    """Element v's float64 share of its output's sum (another part's sum when merging)."""
+    if merging:
+        return v
+    if op == NORM:  # s is p
+        w = abs(v)
+        return w * w if s == 2.0 else (w if s == 1.0 else w ** s)
+    if op == VAR:
+        d = v - center
+        return d * d
+    if op == LOGSUMEXP:  # an infinite max is the answer by itself (and exp(inf - inf) is NaN)
+        return 0.0 if math.isinf(center) else math.exp(v - center)
+    return 1.0 if is_tie_dev(v, center) else 0.0
+
+
+@cuda.jit(device=True)
+def _divide(a, b):
+    # a / b with IEEE results for b == 0 (the simulator would raise instead).
+    return a / b if b != 0 else (a * math.inf if a != 0 else math.nan)
+
+
+@cuda.jit(device=True)
+def _finish(op, acc, k, c, g, out, aux, s, n):
+    """Output k (and var's mean, aux[k]) from its sum acc."""
+    if op == NORM:
+        out[k] = acc if s == 1.0 else (math.sqrt(acc) if s == 2.0 else acc ** (1.0 / s))
+    elif op == VAR:  # s is the divisor
+        out[k] = _divide(acc, s)
+        aux[k] = c[k] / n
+    elif op == LOGSUMEXP:
+        out[k] = logsumexp_finish_dev(c[k], acc)
+    else:  # TIES: each tie's share of the gradient g
+        out[k] = g[k] / acc
+
+
+@cuda.jit(device=True)
+def _finish_or_store(op, acc, k, slot, parts, c, g, out, aux, partial, s, n):
+    if parts == 1:
+        _finish(op, acc, k, c, g, out, aux, s, n)
+    else:
+        partial[slot] = acc
+
+
 @cuda.jit(cache=True)
-def norm_cuda(x, out, outer, R, inner, partial, zero, p):
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        acc = zero
-        for r in range(R):
-            w = abs(x[base + r * inner])
-            acc += w * w if p == 2.0 else (w if p == 1.0 else w ** p)
-        out[t] = acc if p == 1.0 else (math.sqrt(acc) if p == 2.0 else acc ** (1.0 / p))
+def accumulate_float_cuda(x, c, g, out, aux, partial, outer, R, inner, parts, rows, op, s, n, merging):
+    # c: per-output centre (row sums for var, the row max otherwise), g: the
+    # gradient (tie_share), aux: var's mean; s: p or the divisor, n: the row length.
+    buf = cuda.shared.array(BLOCK_THREADS, float64)
+    if rows:  # a block per part of a row; `rows` and the task loop are uniform over the block
+        for task in range(cuda.blockIdx.x, outer * parts, cuda.gridDim.x):
+            lo, hi = _row_range(task, parts, R)
+            center = _center(op, c, task // parts, n)
+            acc = 0.0
+            for e in range(lo + cuda.threadIdx.x, hi, BLOCK_THREADS):
+                acc += _float_term(op, x[e], center, s, merging)
+            acc = block_combine(buf, acc, ADD)
+            if cuda.threadIdx.x == 0:
+                _finish_or_store(op, acc, task // parts, task, parts, c, g, out, aux, partial, s, n)
+    else:
+        n_out = outer * inner
+        for t in range(cuda.grid(1), n_out * parts, cuda.gridsize(1)):
+            k, base, r0, r1 = _column_range(t, n_out, parts, R, inner)
+            center = _center(op, c, k, n)
+            acc = 0.0
+            for r in range(r0, r1):
+                acc += _float_term(op, x[base + r * inner], center, s, merging)
+            _finish_or_store(op, acc, k, k * parts + t // n_out, parts, c, g, out, aux, partial, s, n)
 
 
-norm = KernelPair(norm_cpu, norm_cuda)
+def _float_launch(x, c, g, out, aux, partial, outer, R, inner, op, s):
+    """Unused arrays are passed as `out`, which has an element per output to read."""
+    _launch(accumulate_float_cuda, x, partial, (c, g, out, aux, partial), outer, R, inner, (op, float(s), R))
+
+
+def _norm_launch(x, out, outer, R, inner, partial, zero, p):
+    _float_launch(x, out, out, out, out, partial, outer, R, inner, NORM, p)
+
+
+norm = ReductionPair(norm_cpu, accumulate_float_cuda, _norm_launch)
 
 
 # ---------------------------------------------------------------- max, min
@@ -168,17 +367,13 @@ def extreme_cpu(x, out, outer, R, inner, lanes, init, workers, largest):
     _fold(x, out, outer, R, inner, lanes, init, workers, largest)
 
 
-@cuda.jit(cache=True)
-def extreme_cuda(x, out, outer, R, inner, lanes, init, workers, largest):
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        acc = init
-        for r in range(R):
-            acc = pick_dev(acc, x[base + r * inner], largest)
-        out[t] = acc
+def _extreme_launch(x, out, outer, R, inner, partial, init, workers, largest):
+    """amax/amin on CUDA: accumulate_cuda in partial's dtype (float64 or int64, see
+    _block.py: warps shuffle no narrower types); init is converted to it."""
+    _accumulate_launch(x, out, outer, R, inner, partial, init, AMAX if largest else AMIN)
 
 
-extreme = KernelPair(extreme_cpu, extreme_cuda)
+extreme = ReductionPair(extreme_cpu, accumulate_cuda, _extreme_launch)
 
 
 @njit(parallel=True, cache=True)
@@ -187,22 +382,69 @@ def arg_cpu(x, values, indices, outer, R, inner, part_values, part_indices, larg
     _arg(x, values, indices, outer, R, inner, part_values, part_indices, largest)
 
 
+@cuda.jit(device=True)
+def _position(positions, e, r, merging):
+    """The row index of element e: r, or the index a part found when merging parts."""
+    return positions[e] if merging else r
+
+
+@cuda.jit(device=True)
+def _store_arg(values, indices, part_values, part_indices, k, slot, parts, best, index):
+    if parts == 1:
+        values[k] = best
+        indices[k] = index
+    else:
+        part_values[slot] = best
+        part_indices[slot] = index
+
+
 @cuda.jit(cache=True)
-def arg_cuda(x, values, indices, outer, R, inner, part_values, part_indices, largest):
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        best = x[base]
-        index = 0
-        for r in range(1, R):
-            v = x[base + r * inner]
-            if beats_dev(v, best, largest):
-                best = v
-                index = r
-        values[t] = best
-        indices[t] = index
+def arg_cuda(x, positions, values, indices, part_values, part_indices, outer, R, inner, parts, rows, largest,
+             merging):
+    # Values compare in part_values' dtype (float64 or int64, which warps shuffle);
+    # arg_wins keeps the first index of the extreme whatever the merge order.
+    vbuf = cuda.shared.array(BLOCK_THREADS, part_values.dtype)
+    ibuf = cuda.shared.array(BLOCK_THREADS, int64)
+    cast = cuda.local.array(1, part_values.dtype)
+    if rows:  # a block per part of a row; `rows` and the task loop are uniform over the block
+        for task in range(cuda.blockIdx.x, outer * parts, cuda.gridDim.x):
+            lo, hi = _row_range(task, parts, R)
+            start = (task // parts) * R
+            # Every thread starts from the part's first element, a real candidate,
+            # so threads that get no element of a short row change nothing.
+            best = _as(cast, x[lo])
+            index = _position(positions, lo, lo - start, merging)
+            for e in range(lo + cuda.threadIdx.x, hi, BLOCK_THREADS):
+                v = _as(cast, x[e])
+                i = _position(positions, e, e - start, merging)
+                if arg_wins(v, i, best, index, largest):
+                    best = v
+                    index = i
+            best, index = block_arg(vbuf, ibuf, best, index, largest)
+            if cuda.threadIdx.x == 0:
+                _store_arg(values, indices, part_values, part_indices, task // parts, task, parts, best, index)
+    else:
+        n_out = outer * inner
+        for t in range(cuda.grid(1), n_out * parts, cuda.gridsize(1)):
+            k, base, r0, r1 = _column_range(t, n_out, parts, R, inner)
+            best = _as(cast, x[base + r0 * inner])
+            index = _position(positions, base + r0 * inner, r0, merging)
+            for r in range(r0 + 1, r1):
+                v = _as(cast, x[base + r * inner])
+                i = _position(positions, base + r * inner, r, merging)
+                if arg_wins(v, i, best, index, largest):
+                    best = v
+                    index = i
+            _store_arg(values, indices, part_values, part_indices, k, k * parts + t // n_out, parts, best, index)
 
 
-arg = KernelPair(arg_cpu, arg_cuda)
+def _arg_launch(x, values, indices, outer, R, inner, part_values, part_indices, largest):
+    """part_values: float64 or int64 on CUDA; merging reads the parts' values and indices."""
+    _launch(arg_cuda, x, part_values, (part_indices, values, indices, part_values, part_indices),
+            outer, R, inner, (largest,))
+
+
+arg = ReductionPair(arg_cpu, arg_cuda, _arg_launch)
 
 
 @njit(inline="always")
@@ -218,18 +460,11 @@ def tie_share_cpu(x, m, g, share, outer, R, inner, partial):
         share[k] = g[k] / share[k]
 
 
-@cuda.jit(cache=True)
-def tie_share_cuda(x, m, g, share, outer, R, inner, partial):
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        ties = 0
-        for r in range(R):
-            if is_tie_dev(x[base + r * inner], m[t]):
-                ties += 1
-        share[t] = g[t] / ties
+def _tie_share_launch(x, m, g, share, outer, R, inner, partial):
+    _float_launch(x, m, g, share, share, partial, outer, R, inner, TIES, 0.0)
 
 
-tie_share = KernelPair(tie_share_cpu, tie_share_cuda)
+tie_share = ReductionPair(tie_share_cpu, accumulate_float_cuda, _tie_share_launch)
 
 
 @njit(parallel=True, cache=True)
@@ -279,26 +514,12 @@ def var_cpu(x, mean64, var, mean, outer, R, inner, partial, divisor):
         var[k] = var[k] / divisor
 
 
-@cuda.jit(device=True)
-def _divide(a, b):
-    # a / b with IEEE results for b == 0 (the simulator would raise instead).
-    return a / b if b != 0 else (a * math.inf if a != 0 else math.nan)
+def _var_launch(x, mean64, var, mean, outer, R, inner, partial, divisor):
+    """mean64 (the row sums) stays as it is on CUDA; the kernel divides as it reads."""
+    _float_launch(x, mean64, var, var, mean, partial, outer, R, inner, VAR, divisor)
 
 
-@cuda.jit(cache=True)
-def var_cuda(x, mean64, var, mean, outer, R, inner, partial, divisor):
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        m = mean64[t] / R
-        q = 0.0
-        for r in range(R):
-            d = x[base + r * inner] - m
-            q += d * d
-        var[t] = _divide(q, divisor)
-        mean[t] = m
-
-
-var = KernelPair(var_cpu, var_cuda)
+var = ReductionPair(var_cpu, accumulate_float_cuda, _var_launch)
 
 
 @njit(inline="always")
@@ -320,18 +541,12 @@ def logsumexp_cpu(x, m, out, outer, R, inner, partial):
         out[k] = logsumexp_finish_cpu(m[k], sums[k])
 
 
-@cuda.jit(cache=True)
-def logsumexp_cuda(x, m, out, outer, R, inner, partial):
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        s = 0.0
-        if not math.isinf(m[t]):
-            for r in range(R):
-                s += math.exp(x[base + r * inner] - m[t])
-        out[t] = logsumexp_finish_dev(m[t], s)
+def _logsumexp_launch(x, m, out, outer, R, inner, partial):
+    """partial: float64, cuda_partials_size() long on CUDA."""
+    _float_launch(x, m, out, out, out, partial, outer, R, inner, LOGSUMEXP, 0.0)
 
 
-logsumexp = KernelPair(logsumexp_cpu, logsumexp_cuda)
+logsumexp = ReductionPair(logsumexp_cpu, accumulate_float_cuda, _logsumexp_launch)
 
 
 # ---------------------------------------------------------------- backward spreads

@@ -1,11 +1,24 @@
 """Reductions: values vs PyTorch (shapes, dims, keepdim, views, dtypes, empty and 0-d
 inputs), NaN/inf and ties, gradients (gradcheck in float64), CUDA vs CPU, errors."""
+import sys
+
 import numpy as np
 import pytest
 
 import nnlite
 from nnlite.autograd import gradcheck
 from tests.helpers import assert_close, randn
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _prompt_simulated_barriers():
+    """The CUDA simulator's block manager polls its threads at each barrier in steps of
+    Python's thread switch interval: shorten it while this module's block kernels run."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    yield
+    sys.setswitchinterval(interval)
+
 
 # torch warns when var has no degrees of freedom; the CUDA simulator's numpy scalars warn on inf/NaN math.
 pytestmark = [pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning"),
@@ -242,6 +255,117 @@ def test_inputs_are_not_modified(device):
     for op in ("prod", "cumsum", "argmax", "max", "min", "all", "any"):
         getattr(nnlite, op)(x, 0)
     assert_close(x, x_np)
+
+
+# ------------------------------------------------------------------ CUDA launch plans
+# Shapes built from the plan's thresholds, so that they take the same paths on the
+# simulator (tiny thresholds, tiny shapes) and on a GPU: rows split across blocks,
+# columns split across threads (merged by blocks or by threads), a block per
+# short row, a thread per short row.
+
+def _split_cases():
+    from nnlite.kernels._reduce_loops import PART_MIN_ELEMENTS, PART_MIN_ROWS, ROW_BLOCK_MIN
+    long_row = 3 * PART_MIN_ELEMENTS + 5
+    # (shape, dim, (a block per row?, fewest parts, most parts))
+    return [((1, long_row), 1, (True, 3, 3)), ((2, long_row), 1, (True, 2, 3)),
+            ((PART_MIN_ROWS * ROW_BLOCK_MIN + 3, 2), 0, (False, ROW_BLOCK_MIN, np.inf)),  # merged by blocks
+            ((3, 2 * PART_MIN_ROWS + 1, 2), 1, (False, 2, 2)),
+            ((5, ROW_BLOCK_MIN + 3), 1, (True, 1, 1)), ((7, 3), 1, (False, 1, 1))]
+
+
+SPLIT_CASES = [case[:2] for case in _split_cases()]
+
+
+def test_cuda_plans_of_the_split_cases():
+    from nnlite.kernels._reduce_loops import cuda_partials_size, cuda_plan
+    for shape, dim, want in _split_cases():
+        outer, R = int(np.prod(shape[:dim])), shape[dim]
+        inner = int(np.prod(shape[dim + 1:]))
+        rows, parts = cuda_plan(outer, R, inner)
+        assert rows == want[0] and want[1] <= parts <= want[2], (shape, rows, parts)
+        assert cuda_partials_size(outer, R, inner) == (outer * inner * parts if parts > 1 else 1)
+
+
+def _cpu_and_cuda(x, cuda_device):
+    return nnlite.tensor(x), nnlite.tensor(x, device=cuda_device)
+
+
+@pytest.mark.parametrize("shape, dim", SPLIT_CASES)
+def test_cuda_reductions_of_split_rows_match_torch(torch, cuda_device, shape, dim):
+    x = randn(*shape, seed=20)
+    x.flat[::7] = 0.0  # zeros for count_nonzero (norm 0), all and any
+    a, t = nnlite.tensor(x, device=cuda_device), torch.tensor(x).double()
+    for op in ("sum", "mean", "amax", "amin", "var", "std", "logsumexp", "argmax", "argmin", "all", "any"):
+        assert_close(getattr(nnlite, op)(a, dim), getattr(torch, op)(t, dim), rtol=1e-5, atol=1e-5)
+    for p in (2, 1, 3, 0, -1):
+        assert_close(nnlite.norm(a, p, dim), torch.norm(t, p, dim), rtol=1e-5, atol=1e-5)
+    near_one = (1 + 1e-2 * x).astype(np.float32)
+    assert_close(nnlite.prod(nnlite.tensor(near_one, device=cuda_device), dim),
+                 torch.prod(torch.tensor(near_one).double(), dim), rtol=1e-5)
+    for op in ("max", "min"):
+        got, want = getattr(nnlite, op)(a, dim), getattr(torch, op)(t, dim)
+        assert_close(got.values, want.values)
+        assert_close(got.indices, want.indices)
+
+
+@pytest.mark.parametrize("shape, dim", SPLIT_CASES)
+def test_cuda_split_rows_of_integers_and_float64_are_exact(torch, cuda_device, shape, dim):
+    rng = np.random.default_rng(21)
+    big = rng.integers(2**31 - 100, 2**31 - 1, shape).astype(np.int32)  # int32 sums that need int64
+    a, t = nnlite.tensor(big, device=cuda_device), torch.tensor(big)
+    got = nnlite.sum(a, dim)
+    assert got.dtype is nnlite.int64 and np.array_equal(got.cpu().numpy(), torch.sum(t, dim).numpy())
+    for op in ("amax", "amin", "argmax", "argmin"):
+        assert np.array_equal(getattr(nnlite, op)(a, dim).cpu().numpy(), getattr(torch, op)(t, dim).numpy())
+    signs = rng.choice(np.array([-1, 1], np.int64), shape)
+    assert np.array_equal(nnlite.prod(nnlite.tensor(signs, device=cuda_device), dim).cpu().numpy(),
+                          torch.prod(torch.tensor(signs), dim).numpy())
+    small = rng.integers(0, 4, shape).astype(np.uint8)
+    a, t = nnlite.tensor(small, device=cuda_device), torch.tensor(small)
+    for op in ("amax", "amin", "argmax"):
+        got = getattr(nnlite, op)(a, dim)
+        assert got.dtype is (nnlite.int64 if op == "argmax" else nnlite.uint8)
+        assert np.array_equal(got.cpu().numpy(), getattr(torch, op)(t, dim).numpy())
+    bits = small > 0
+    for op in ("all", "any", "amax"):
+        assert np.array_equal(getattr(nnlite, op)(nnlite.tensor(bits, device=cuda_device), dim).cpu().numpy(),
+                              getattr(torch, op)(torch.tensor(bits), dim).numpy())
+    x = randn(*shape, dtype=np.float64, seed=22) + 1e3  # float64 all the way: tight tolerances
+    a, c, t = nnlite.tensor(x, device=cuda_device), nnlite.tensor(x), torch.tensor(x)
+    for op in ("sum", "var", "norm", "logsumexp"):
+        got = getattr(nnlite, op)(a, dim)
+        assert got.dtype is nnlite.float64
+        assert_close(got, getattr(torch, op)(t, dim), rtol=1e-12, atol=0)
+        assert_close(got, getattr(nnlite, op)(c, dim), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("shape, dim", SPLIT_CASES)
+def test_cuda_split_rows_pick_the_first_tie_and_nan(torch, cuda_device, shape, dim):
+    x = np.random.default_rng(23).integers(0, 3, shape).astype(np.float32)  # ties in every part
+    a, c, t = nnlite.tensor(x, device=cuda_device), nnlite.tensor(x), torch.tensor(x)
+    for op in ("argmax", "argmin"):
+        assert np.array_equal(getattr(nnlite, op)(a, dim).cpu().numpy(), getattr(torch, op)(t, dim).numpy())
+        assert np.array_equal(getattr(nnlite, op)(a, dim).cpu().numpy(), getattr(nnlite, op)(c, dim).numpy())
+    flat = np.moveaxis(x, dim, -1).copy()
+    flat[..., -1] = np.nan  # a NaN in the last part of every row, and one earlier in some rows
+    flat[::2, ..., flat.shape[-1] // 2] = np.nan
+    x = np.moveaxis(flat, -1, dim).copy()
+    a, c, t = nnlite.tensor(x, device=cuda_device), nnlite.tensor(x), torch.tensor(x)
+    for op in ("max", "min"):
+        got, want, cpu = getattr(nnlite, op)(a, dim), getattr(torch, op)(t, dim), getattr(nnlite, op)(c, dim)
+        assert np.isnan(got.values.cpu().numpy()).all()
+        assert np.array_equal(got.indices.cpu().numpy(), want.indices.numpy())
+        assert np.array_equal(got.indices.cpu().numpy(), cpu.indices.numpy())
+    for op in ("amax", "amin", "sum", "var", "logsumexp", "norm"):
+        assert np.isnan(getattr(nnlite, op)(a, dim=dim).cpu().numpy()).all(), op
+    assert np.array_equal(nnlite.argmax(a, dim).cpu().numpy(), torch.argmax(t, dim).numpy())
+
+
+@pytest.mark.parametrize("shape, dim", SPLIT_CASES)
+def test_cuda_split_rows_share_the_gradient_of_ties(torch, cuda_device, shape, dim):
+    x = np.random.default_rng(24).integers(0, 3, shape).astype(np.float64)
+    _grad_pair(torch, lambda v: v.amax(dim), lambda v: v.amax(dim), x, cuda_device)
+    _grad_pair(torch, lambda v: v.amin(dim), lambda v: v.amin(dim), x, cuda_device)
 
 
 # ------------------------------------------------------------------ gradients
