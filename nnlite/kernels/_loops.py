@@ -118,6 +118,14 @@ def bcast_offsets(i, shape, sa, sb):
             h * sb[0] + j * sb[1] + k * sb[2] + l * sb[3])
 
 
+# CUDA pointwise kernels take four elements per pass of their grid-stride loop and
+# load all four before computing and storing any: a memory-bound kernel needs
+# several loads in flight per thread to cover the GPU's memory latency (one load
+# each gets about a third of an H200's bandwidth: relu on 64M floats took 0.30 ms
+# against torch's 0.14). The four indices are a stride apart, so each load still
+# coalesces across the warp; in-place ops stay correct, as every element is read
+# before its own store by the same thread.
+
 # CUDA: the index arithmetic above costs four 64-bit divisions per element, more
 # than the memory traffic of an add (64M floats: 1.2 ms against torch's 0.2 ms on
 # an H200). Most operands are either dense over the output or a single value, so

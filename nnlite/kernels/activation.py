@@ -278,8 +278,17 @@ def _activation_dev(op, y, i, v, a, b, c):
 
 @cuda.jit(cache=True)
 def activation_cuda(x, y, a, b, c, op):
-    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+    n, i, step = y.size, cuda.grid(1), cuda.gridsize(1)
+    while i + 3 * step < n:  # four loads in flight per thread (kernels/_loops.py)
+        v0, v1, v2, v3 = x[i], x[i + step], x[i + 2 * step], x[i + 3 * step]
+        _activation_dev(op, y, i, v0, a, b, c)
+        _activation_dev(op, y, i + step, v1, a, b, c)
+        _activation_dev(op, y, i + 2 * step, v2, a, b, c)
+        _activation_dev(op, y, i + 3 * step, v3, a, b, c)
+        i += 4 * step
+    while i < n:
         _activation_dev(op, y, i, x[i], a, b, c)
+        i += step
 
 
 relu = KernelPair(relu_cpu, activation_cuda, RELU)
@@ -386,8 +395,19 @@ def _activation_bwd_dev(op, g, v, a, b, c):
 
 @cuda.jit(cache=True)
 def activation_bwd_cuda(g, s, gx, a, b, c, op):
-    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+    n, i, step = gx.size, cuda.grid(1), cuda.gridsize(1)
+    while i + 3 * step < n:  # four elements' loads in flight per thread (kernels/_loops.py)
+        i1, i2, i3 = i + step, i + 2 * step, i + 3 * step
+        g0, g1, g2, g3 = g[i], g[i1], g[i2], g[i3]
+        s0, s1, s2, s3 = s[i], s[i1], s[i2], s[i3]
+        gx[i] = _activation_bwd_dev(op, g0, s0, a, b, c)
+        gx[i1] = _activation_bwd_dev(op, g1, s1, a, b, c)
+        gx[i2] = _activation_bwd_dev(op, g2, s2, a, b, c)
+        gx[i3] = _activation_bwd_dev(op, g3, s3, a, b, c)
+        i += 4 * step
+    while i < n:
         gx[i] = _activation_bwd_dev(op, g[i], s[i], a, b, c)
+        i += step
 
 
 relu_bwd = KernelPair(relu_bwd_cpu, activation_bwd_cuda, RELU)

@@ -142,15 +142,34 @@ def _arith_dev(op, out, i, x, y):
     out[i] = x if (x < y or x != x) else y
 
 
+@cuda.jit(device=True)
+def _operands(a, b, i, shape, sa, sb, ka, kb):
+    ia, ib = walk_offsets(i, shape, sa, sb, ka, kb)
+    return a[ia], b[ib]
+
+
 @cuda.jit(cache=True)
 def arith_cuda(a, b, out, walk, op):
     shape = (walk[0], walk[1], walk[2], walk[3])
     sa = (walk[4], walk[5], walk[6], walk[7])
     sb = (walk[8], walk[9], walk[10], walk[11])
     ka, kb = operand_kind(shape, sa), operand_kind(shape, sb)
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        ia, ib = walk_offsets(i, shape, sa, sb, ka, kb)
-        _arith_dev(op, out, i, a[ia], b[ib])
+    n, i, step = out.size, cuda.grid(1), cuda.gridsize(1)
+    while i + 3 * step < n:  # four elements' loads in flight per thread (kernels/_loops.py)
+        i1, i2, i3 = i + step, i + 2 * step, i + 3 * step
+        x0, y0 = _operands(a, b, i, shape, sa, sb, ka, kb)
+        x1, y1 = _operands(a, b, i1, shape, sa, sb, ka, kb)
+        x2, y2 = _operands(a, b, i2, shape, sa, sb, ka, kb)
+        x3, y3 = _operands(a, b, i3, shape, sa, sb, ka, kb)
+        _arith_dev(op, out, i, x0, y0)
+        _arith_dev(op, out, i1, x1, y1)
+        _arith_dev(op, out, i2, x2, y2)
+        _arith_dev(op, out, i3, x3, y3)
+        i += 4 * step
+    while i < n:
+        x0, y0 = _operands(a, b, i, shape, sa, sb, ka, kb)
+        _arith_dev(op, out, i, x0, y0)
+        i += step
 
 
 add = KernelPair(add_cpu, arith_cuda, ADD)

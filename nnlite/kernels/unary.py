@@ -154,8 +154,17 @@ def _unary_dev(op, y, i, v):
 
 @cuda.jit(cache=True)
 def unary_cuda(x, y, op):
-    for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+    n, i, step = y.size, cuda.grid(1), cuda.gridsize(1)
+    while i + 3 * step < n:  # four loads in flight per thread (kernels/_loops.py)
+        v0, v1, v2, v3 = x[i], x[i + step], x[i + 2 * step], x[i + 3 * step]
+        _unary_dev(op, y, i, v0)
+        _unary_dev(op, y, i + step, v1)
+        _unary_dev(op, y, i + 2 * step, v2)
+        _unary_dev(op, y, i + 3 * step, v3)
+        i += 4 * step
+    while i < n:
         _unary_dev(op, y, i, x[i])
+        i += step
 
 
 @njit(parallel=True, cache=True)
@@ -353,8 +362,19 @@ def _backward_dev(op, g, s):
 
 @cuda.jit(cache=True)
 def unary_bwd_cuda(g, s, gx, op):
-    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+    n, i, step = gx.size, cuda.grid(1), cuda.gridsize(1)
+    while i + 3 * step < n:  # four elements' loads in flight per thread (kernels/_loops.py)
+        i1, i2, i3 = i + step, i + 2 * step, i + 3 * step
+        g0, g1, g2, g3 = g[i], g[i1], g[i2], g[i3]
+        s0, s1, s2, s3 = s[i], s[i1], s[i2], s[i3]
+        gx[i] = _backward_dev(op, g0, s0)
+        gx[i1] = _backward_dev(op, g1, s1)
+        gx[i2] = _backward_dev(op, g2, s2)
+        gx[i3] = _backward_dev(op, g3, s3)
+        i += 4 * step
+    while i < n:
         gx[i] = _backward_dev(op, g[i], s[i])
+        i += step
 
 
 @njit(parallel=True, cache=True)
