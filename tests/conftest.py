@@ -23,6 +23,12 @@ SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: runs CUDA kernels (on the simulator when no GPU)")
+    if SIMULATED and os.environ.get("NNLITE_CUDA_SIGNATURES"):
+        # note each simulated kernel launch's argument types for tests/cuda_compile_check.py
+        from tests.cuda_compile_check import Recorder
+        recorder = Recorder()
+        recorder.install()
+        config.pluginmanager.register(recorder, "nnlite-cuda-signatures")
 
 
 def _cuda_ok():
