@@ -153,8 +153,17 @@ def accumulate_cuda(x, out, partial, outer, R, inner, parts, rows, init, op, mer
         for task in range(cuda.blockIdx.x, outer * parts, cuda.gridDim.x):
             lo, hi = _row_range(task, parts, R)
             acc = init
-            for e in range(lo + cuda.threadIdx.x, hi, BLOCK_THREADS):
+            e = lo + cuda.threadIdx.x
+            while e + 3 * BLOCK_THREADS < hi:  # four loads in flight per thread (kernels/_loops.py)
+                v0, v1, v2, v3 = x[e], x[e + BLOCK_THREADS], x[e + 2 * BLOCK_THREADS], x[e + 3 * BLOCK_THREADS]
+                acc = _take(acc, v0, cast, op, merging)
+                acc = _take(acc, v1, cast, op, merging)
+                acc = _take(acc, v2, cast, op, merging)
+                acc = _take(acc, v3, cast, op, merging)
+                e += 4 * BLOCK_THREADS
+            while e < hi:
                 acc = _take(acc, x[e], cast, op, merging)
+                e += BLOCK_THREADS
             acc = block_combine(buf, acc, _how(op))
             if cuda.threadIdx.x == 0:
                 _store(out, partial, task // parts, task, parts, acc)
@@ -163,8 +172,18 @@ def accumulate_cuda(x, out, partial, outer, R, inner, parts, rows, init, op, mer
         for t in range(cuda.grid(1), n_out * parts, cuda.gridsize(1)):
             k, base, r0, r1 = _column_range(t, n_out, parts, R, inner)
             acc = init
-            for r in range(r0, r1):
+            r = r0
+            while r + 3 < r1:  # four loads in flight per thread
+                e = base + r * inner
+                v0, v1, v2, v3 = x[e], x[e + inner], x[e + 2 * inner], x[e + 3 * inner]
+                acc = _take(acc, v0, cast, op, merging)
+                acc = _take(acc, v1, cast, op, merging)
+                acc = _take(acc, v2, cast, op, merging)
+                acc = _take(acc, v3, cast, op, merging)
+                r += 4
+            while r < r1:
                 acc = _take(acc, x[base + r * inner], cast, op, merging)
+                r += 1
             _store(out, partial, k, k * parts + t // n_out, parts, acc)
 
 

@@ -264,13 +264,16 @@ def test_inputs_are_not_modified(device):
 # short row, a thread per short row.
 
 def _split_cases():
+    from nnlite.kernels._block import BLOCK_THREADS
     from nnlite.kernels._reduce_loops import PART_MIN_ELEMENTS, PART_MIN_ROWS, ROW_BLOCK_MIN
     long_row = 3 * PART_MIN_ELEMENTS + 5
     # (shape, dim, (a block per row?, fewest parts, most parts))
     return [((1, long_row), 1, (True, 3, 3)), ((2, long_row), 1, (True, 2, 3)),
             ((PART_MIN_ROWS * ROW_BLOCK_MIN + 3, 2), 0, (False, ROW_BLOCK_MIN, np.inf)),  # merged by blocks
             ((3, 2 * PART_MIN_ROWS + 1, 2), 1, (False, 2, 2)),
-            ((5, ROW_BLOCK_MIN + 3), 1, (True, 1, 1)), ((7, 3), 1, (False, 1, 1))]
+            ((5, ROW_BLOCK_MIN + 3), 1, (True, 1, 1)), ((7, 3), 1, (False, 1, 1)),
+            # long enough for the four-loads-per-pass loops and their tails
+            ((2, 8 * BLOCK_THREADS + 3), 1, (True, 1, 2)), ((11, 40), 0, (False, 1, 1))]
 
 
 SPLIT_CASES = [case[:2] for case in _split_cases()]
