@@ -318,16 +318,34 @@ def softmax_bwd_cpu(g, y, gx, outer, R, inner, scratch):
 # hence one small kernel per accumulator dtype around shared device code.
 
 @cuda.jit(device=True)
+def _larger(a, b):
+    return b if b > a else a
+
+
+@cuda.jit(device=True)
 def _softmax_row_dev(x, y, base, R, buf, log):
     t = cuda.threadIdx.x
     m = x[base]
-    for r in range(t, R, BLOCK_THREADS):
-        if x[base + r] > m:
-            m = x[base + r]
+    r = t
+    while r + 3 * BLOCK_THREADS < R:  # the reading passes keep four loads in flight (kernels/_loops.py)
+        i = base + r
+        v0, v1, v2, v3 = x[i], x[i + BLOCK_THREADS], x[i + 2 * BLOCK_THREADS], x[i + 3 * BLOCK_THREADS]
+        m = _larger(_larger(m, v0), _larger(v1, _larger(v2, v3)))
+        r += 4 * BLOCK_THREADS
+    while r < R:
+        m = _larger(m, x[base + r])
+        r += BLOCK_THREADS
     m = block_reduce(buf, m, True)
     s = 0.0
-    for r in range(t, R, BLOCK_THREADS):
+    r = t
+    while r + 3 * BLOCK_THREADS < R:
+        i = base + r
+        v0, v1, v2, v3 = x[i], x[i + BLOCK_THREADS], x[i + 2 * BLOCK_THREADS], x[i + 3 * BLOCK_THREADS]
+        s += (math.exp(v0 - m) + math.exp(v1 - m)) + (math.exp(v2 - m) + math.exp(v3 - m))
+        r += 4 * BLOCK_THREADS
+    while r < R:
         s += math.exp(x[base + r] - m)
+        r += BLOCK_THREADS
     s = block_reduce(buf, s, False)
     if log:
         ls = math.log(s)

@@ -171,7 +171,8 @@ def test_argument_errors():
 
 # few rows along the last dim: the CUDA simulator runs a block of threads per row
 SOFTMAX_CASES = [((7,), 0), ((3, 7), 1), ((3, 7), 0), ((2, 1, 2, 9), -1), ((2, 3, 4, 5), 1),
-                 ((2, 3, 4, 5), 2), ((), 0), ((3, 0), 1), ((0, 3), 1)]
+                 ((2, 3, 4, 5), 2), ((), 0), ((3, 0), 1), ((0, 3), 1),
+                 ((2, 45), 1)]  # (rows of 45: past the CUDA row loops' four-loads passes)
 SOFTMAX_LARGE = [((5, 1000), 1), ((4, 257), -1), ((2, 40, 300), 1), ((3, 30, 600), 1), ((600, 70), 0), ((2, 40000), 1),
                  ((3000, 20), 1)]
 
