@@ -184,6 +184,17 @@ def _torch_digits_net(torch):
                                  nn.Linear(128, 10))))
 
 
+def interpolate_case(device):
+    """bilinear x2 on (8,64,56,56), fwd+bwd."""
+    import nnlite
+    import torch
+    (x,), (tx,) = _inputs(device, (8, 64, 56, 56), requires_grad=True)
+    g, tg = nnlite.ones(8, 64, 112, 112, device=device), torch.ones(8, 64, 112, 112, device=device)
+    kw = dict(scale_factor=2, mode="bilinear")
+    return (_fwd_bwd(lambda: nnlite.nn.functional.interpolate(x, **kw), [x], g),
+            _fwd_bwd(lambda: torch.nn.functional.interpolate(tx, **kw), [tx], tg))
+
+
 CASES = [
     conv_case(8, 64, 56, 64, 1),
     conv_case(8, 256, 14, 256, 1),
@@ -201,6 +212,7 @@ CASES = [
     Case("max_pool2d 3x3/2 fwd+bwd (8,64,112,112)", max_pool_case),
     sum_case((1024, 4096), 0),
     sum_case((1024, 4096), 1),
+    Case("interpolate bilinear x2 fwd+bwd (8,64,56,56)", interpolate_case, bar=1.0, repeat=5),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).

@@ -29,3 +29,4 @@ from .pooling import *  # noqa: E402,F401,F403
 from .reduction import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
 from .unary import *  # noqa: E402,F401,F403
+from .upsampling import *  # noqa: E402,F401,F403

@@ -7,4 +7,5 @@ from ..functional.loss import *  # noqa: F401,F403
 from ..functional.normalization import *  # noqa: F401,F403
 from ..functional.padding import *  # noqa: F401,F403
 from ..functional.pooling import *  # noqa: F401,F403
+from ..functional.upsampling import *  # noqa: F401,F403
 from ..functional.unary import sigmoid, tanh  # noqa: F401  (torch.nn.functional has them too)

@@ -11,6 +11,7 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Los
 from .module import Module
 from .normalization import GroupNorm, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AlphaDropout", "AvgPool2d", "BatchNorm1d",
            "BatchNorm2d", "BCELoss", "BCEWithLogitsLoss", "Bilinear", "CELU", "Conv2d",
@@ -20,3 +21,4 @@ __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AlphaDropout", "AvgPool2d"
            "Mish", "Module", "ModuleDict", "ModuleList", "MSELoss", "NLLLoss", "ParameterDict",
            "ParameterList", "ReLU", "ReLU6", "SELU", "Sequential", "Sigmoid", "SiLU",
            "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "Unflatten"]
+__all__ += ["Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
