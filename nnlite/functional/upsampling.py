@@ -7,6 +7,7 @@ so one kernel pair serves nearest, nearest-exact, linear, bilinear, bicubic,
 trilinear, area and antialiased modes in 1, 2 and 3 dimensions, forward and
 backward. 4-D `area` is adaptive_avg_pool2d, as in torch.
 """
+import functools
 import math
 import warnings
 
@@ -61,14 +62,21 @@ def _taps(mode_code, in_size, out_size, scale):
     return int(math.ceil(support)) * 2 + 1
 
 
+@functools.lru_cache(maxsize=512)
 def _table(mode_code, in_size, out_size, align_corners, scale_factor, np_dtype):
-    """(idx, w) of one axis's pass; w in the data's dtype."""
+    """(idx, w) of one axis's pass; w in the data's dtype. Cached: a model resamples the same
+    shapes every step (callers never write to the arrays)."""
     scale = _scale(mode_code, in_size, out_size, align_corners, scale_factor, np_dtype)
     T = _taps(mode_code, in_size, out_size, scale)
     idx = np.empty((out_size, T), np.int64)
     w = np.empty((out_size, T), np.float64)
     KU.resample_table(mode_code, in_size, scale, bool(align_corners), idx, w)
     return idx, w.astype(np_dtype)
+
+
+@functools.lru_cache(maxsize=512)
+def _copies(key):
+    return _is_identity(*_table(*key), key[1])
 
 
 def _is_identity(idx, w, in_size):
@@ -79,6 +87,19 @@ def _is_identity(idx, w, in_size):
     rest = idx[:, 1:]
     return bool(np.all(own[:, 0] == np.arange(in_size)) and np.all(w[:, 0] == 1)
                 and np.all((rest == own) | (rest < 0)) and np.all(w[:, 1:] == 0))
+
+
+@functools.lru_cache(maxsize=512)
+def _adjoint(key):
+    """The cached table of the backward pass of the pass `key` (the arguments of _table)."""
+    return _transpose(*_table(*key), key[1])
+
+
+@functools.lru_cache(maxsize=512)
+def _device_table(key, adjoint, index):
+    """A pass's table copied to CUDA device `index` once."""
+    idx, w = _adjoint(key) if adjoint else _table(*key)
+    return to_device(idx, index), to_device(w, index)
 
 
 def _transpose(idx, w, in_size):
@@ -102,8 +123,9 @@ def _transpose(idx, w, in_size):
 # ---------------------------------------------------------------- the op
 
 
-def _run_pass(a, axis, idx, w, device):
-    """One separable pass of contiguous array `a` along `axis` with table (idx, w)."""
+def _run_pass(a, axis, key, adjoint, device):
+    """One separable pass of contiguous array `a` along `axis` (the adjoint pass for backward)."""
+    idx, w = _adjoint(key) if adjoint else _table(*key)
     shape = tuple(a.shape)
     A = int(np.prod(shape[:axis], dtype=np.int64))
     B = int(np.prod(shape[axis + 1:], dtype=np.int64))
@@ -111,31 +133,29 @@ def _run_pass(a, axis, idx, w, device):
                       device)
     if out.size:
         if device.type != "cpu":
-            idx, w = to_device(idx, device.index or 0), to_device(w, device.index or 0)
+            idx, w = _device_table(key, adjoint, device.index or 0)
         KU.resample(a.reshape((A, shape[axis], B)), idx, w, out.reshape((A, idx.shape[0], B)))
     return out
 
 
 class Resample(Function):
-    """Separable resampling: `passes` is a list of (axis, idx, w), applied in order."""
+    """Separable resampling: `passes` is a list of (axis, table key), applied in order."""
 
     @staticmethod
     def forward(ctx, input, passes):
         dev = input._device
         a = contiguous_array(input._array)
-        sizes = []
-        for axis, idx, w in passes:
-            sizes.append(a.shape[axis])
-            a = _run_pass(a, axis, idx, w, dev)
-        ctx.meta = (passes, sizes, input.dtype)
+        for axis, key in passes:
+            a = _run_pass(a, axis, key, False, dev)
+        ctx.meta = (passes, input.dtype)
         return wrap(a, dev)
 
     @staticmethod
     def backward(ctx, grad):
-        passes, sizes, dtype = ctx.meta
+        passes, dtype = ctx.meta
         g = grad_array(grad, dtype)
-        for (axis, idx, w), size in zip(reversed(passes), reversed(sizes)):
-            g = _run_pass(g, axis, *_transpose(idx, w, size), grad._device)
+        for axis, key in reversed(passes):
+            g = _run_pass(g, axis, key, True, grad._device)
         return wrap(g, grad._device), None
 
 
@@ -157,9 +177,9 @@ def _resample(input, out_sizes, scales, mode, align_corners, antialias):
     passes = []
     for d in reversed(range(len(out_sizes))):      # last axis first: torch's order of products
         axis = d + 2
-        idx, w = _table(code, input.shape[axis], out_sizes[d], align_corners, scales[d], input.dtype.np.type)
-        passes.append((axis, idx, w))
-    kept = [p for p in passes if not _is_identity(p[1], p[2], input.shape[p[0]])]
+        key = (code, int(input.shape[axis]), out_sizes[d], bool(align_corners), scales[d], input.dtype.np.type)
+        passes.append((axis, key))
+    kept = [(axis, key) for axis, key in passes if not _copies(key)]
     if not kept:
         from .shape import clone
         return clone(input)
