@@ -184,6 +184,21 @@ def _torch_digits_net(torch):
                                  nn.Linear(128, 10))))
 
 
+def conv_nd_case(fn_name, x_shape, w_shape, desc, bar=None, **kw):
+    """fwd+bwd of nnlite.nn.functional.<fn_name> (conv1d, conv_transpose2d, ...) with bias."""
+    def build(device):
+        import nnlite
+        import torch
+        (x, w, b), (tx, tw, tb) = _inputs(device, x_shape, w_shape, (w_shape[1] if "transpose" in fn_name
+                                                                        else w_shape[0],), requires_grad=True)
+        fn, tfn = getattr(nnlite.nn.functional, fn_name), getattr(torch.nn.functional, fn_name)
+        g = nnlite.ones_like(fn(x, w, b, **kw))
+        tg = torch.ones_like(tfn(tx, tw, tb, **kw))
+        return (_fwd_bwd(lambda: fn(x, w, b, **kw), [x, w, b], g),
+                _fwd_bwd(lambda: tfn(tx, tw, tb, **kw), [tx, tw, tb], tg))
+    return Case(f"{fn_name} fwd+bwd {desc}", build, bar=bar, repeat=5)
+
+
 def interpolate_case(device):
     """bilinear x2 on (8,64,56,56), fwd+bwd."""
     import nnlite
@@ -212,6 +227,9 @@ CASES = [
     Case("max_pool2d 3x3/2 fwd+bwd (8,64,112,112)", max_pool_case),
     sum_case((1024, 4096), 0),
     sum_case((1024, 4096), 1),
+    conv_nd_case("conv1d", (32, 128, 1024), (128, 128, 5), "(32,128,1024)->128 k5 p2", bar=1.5, padding=2),
+    conv_nd_case("conv_transpose2d", (8, 64, 28, 28), (64, 32, 4, 4), "(8,64,28,28)->32 k4 s2 p1", bar=1.5,
+                 stride=2, padding=1),
     Case("interpolate bilinear x2 fwd+bwd (8,64,56,56)", interpolate_case, bar=1.0, repeat=5),
 ]
 

@@ -1,6 +1,9 @@
-"""conv2d, as torch.nn.functional.conv2d.
+"""conv1d, conv2d, conv_transpose1d and conv_transpose2d, as torch.nn.functional.
 
-Three algorithms, chosen per call by `_algorithm`:
+A 1-D op is its 2-D op with height 1: the arrays are reshaped (no copy) to
+(N, C, 1, L) and every kernel below serves both.
+
+Three algorithms for convolutions, chosen per call by `_algorithm`:
 
 - im2col -> one GEMM over the whole batch (the matmul primitive) -> an NCHW
   re-layout that also adds the bias; backward runs the transposed GEMMs and
@@ -12,6 +15,11 @@ Three algorithms, chosen per call by `_algorithm`:
 
 On the CPU each GEMM is cut into one single-threaded slice per core when
 threadpoolctl is installed (see "GEMMs on the CPU" below).
+
+A transposed convolution is a convolution's backward-data: its forward is the
+GEMM w.T @ x followed by col2im, and its input gradient is the convolution of
+the output gradient by the same weight (im2col + GEMM); its weight gradient
+pairs x with those same columns. No kernel of its own.
 
 Backward recomputes the column matrix (or transformed tiles) instead of keeping
 it from forward: it is several times the size of the input, too much to hold
@@ -29,6 +37,8 @@ from ..tensor import Tensor
 from ._util import check_same_device, empty_array, flat, wrap
 from .linear import _mT, mm_array
 from ._arrays import array_strides, cast_array, contiguous_array, strided_view
+from .binary import K as KB, binary_arrays
+from .reduction import sum_array
 from .shape import squeeze, unsqueeze
 
 KC = kernels("conv")
@@ -51,87 +61,151 @@ class ConvGeometry(NamedTuple):
 # ---------------------------------------------------------------- argument parsing
 
 
-def _int_pair(op, name, value):
-    """torch's parsing of an int-or-pair convolution argument."""
+def _ints(op, name, value, dims):
+    """torch's parsing of an int-or-tuple convolution argument, as `dims` ints."""
     values = (value,) if _is_int(value) else value
     if not isinstance(values, (tuple, list)) or not all(_is_int(v) for v in values):
-        raise TypeError(f"{op}(): argument '{name}' must be an int or a tuple of two ints, "
+        raise TypeError(f"{op}(): argument '{name}' must be an int or a tuple of {dims} ints, "
                         f"but got {value!r}")
-    if len(values) not in (1, 2):
-        raise RuntimeError(f"{op}: expected {name} to be a single integer value or a list of 2 values to "
+    if len(values) not in (1, dims):
+        raise RuntimeError(f"{op}: expected {name} to be a single integer value or a list of {dims} values to "
                            f"match the convolution dimensions, but got {name}={list(values)}")
-    return (int(values[0]), int(values[-1]))
+    return tuple(int(v) for v in values) if len(values) == dims else (int(values[0]),) * dims
 
 
 def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
+def _sizes(values):
+    """A size as torch prints it in conv errors: (2 x 3), or (2) in 1-D."""
+    return "(" + " x ".join(str(v) for v in values) + ")"
+
+
+def _lift(values, fill):
+    """A 1-D argument as the 2-D one of height 1: (fill, v); 2-D arguments as they are."""
+    return (fill,) * (2 - len(values)) + tuple(values)
+
+
 def _padding(op, padding, stride, dilation, kernel):
-    """((top, bottom), (left, right)) from an int, a pair, 'valid' or 'same'."""
+    """(lo, hi) per spatial dim from an int, a tuple, 'valid' or 'same'."""
+    dims = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0), (0, 0)
+            return ((0, 0),) * dims
         if padding != "same":
             raise RuntimeError(f"{op}: Invalid padding string: '{padding}'")
-        if stride != (1, 1):
+        if any(s != 1 for s in stride):
             raise RuntimeError(f"{op}: padding='same' is not supported for strided convolutions")
         # total padding d*(k-1); when odd, the extra row/column goes bottom/right (as torch)
         total = [d * (k - 1) for d, k in zip(dilation, kernel)]
         return tuple((t // 2, t - t // 2) for t in total)
-    ph, pw = _int_pair(op, "padding", padding)
-    if ph < 0 or pw < 0:
+    pads = _ints(op, "padding", padding, dims)
+    if min(pads) < 0:
         raise RuntimeError(f"{op}: negative padding is not supported")
-    return (ph, ph), (pw, pw)
+    return tuple((p, p) for p in pads)
 
 
-def _check_shapes(x, weight, bias, groups):
+def _check_shapes(op, x, weight, bias, groups, transposed=False):
+    """Channels, groups and bias against the weight: (O, C/g, *k), or (C, O/g, *k) when transposed."""
     w_shape = list(weight.shape)
     if groups <= 0:
-        raise RuntimeError("conv2d: non-positive groups is not supported")
+        raise RuntimeError(f"{op}: non-positive groups is not supported")
     if weight.shape[0] < groups or weight.shape[0] % groups:
         what = "be divisible by" if weight.shape[0] >= groups else "be at least"
-        raise RuntimeError(f"conv2d: Given groups={groups}, expected weight to {what} {groups} at dimension "
+        raise RuntimeError(f"{op}: Given groups={groups}, expected weight to {what} {groups} at dimension "
                            f"0, but got weight of size {w_shape} instead")
-    if x.shape[1] != weight.shape[1] * groups:
-        raise RuntimeError(f"conv2d: Given groups={groups}, weight of size {w_shape}, expected "
-                           f"input{list(x.shape)} to have {weight.shape[1] * groups} channels, but got "
-                           f"{x.shape[1]} channels instead")
-    if bias is not None and (bias.ndim != 1 or bias.shape[0] != weight.shape[0]):
-        raise RuntimeError(f"conv2d: Given weight of size {w_shape}, expected bias to be 1-dimensional "
-                           f"with {weight.shape[0]} elements, but got bias of size {list(bias.shape)} instead")
+    given = "transposed=1" if transposed else f"groups={groups}"
+    channels = weight.shape[0] if transposed else weight.shape[1] * groups
+    if x.shape[1] != channels:
+        raise RuntimeError(f"{op}: Given {given}, weight of size {w_shape}, expected input{list(x.shape)} to have "
+                           f"{channels} channels, but got {x.shape[1]} channels instead")
+    outputs = weight.shape[1] * groups if transposed else weight.shape[0]
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != outputs):
+        given = "transposed=1, weight" if transposed else "weight"
+        raise RuntimeError(f"{op}: Given {given} of size {w_shape}, expected bias to be 1-dimensional with "
+                           f"{outputs} elements, but got bias of size {list(bias.shape)} instead")
 
 
-def _check_types(input, weight, bias):
+def _check_types(op, input, weight, bias):
     for name, t in (("input", input), ("weight", weight), ("bias", bias)):
         if not isinstance(t, Tensor) and not (name == "bias" and t is None):
-            raise TypeError(f"conv2d(): argument '{name}' must be Tensor, not {type(t).__name__}")
-    check_same_device("conv2d", input, weight, bias)
+            raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(t).__name__}")
+    check_same_device(op, input, weight, bias)
     if input.dtype not in (_dt.float32, _dt.float64):
-        raise RuntimeError(f"conv2d: expected a float32 or float64 input, but got {input.dtype.name}")
+        raise RuntimeError(f"{op}: expected a float32 or float64 input, but got {input.dtype.name}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype is not input.dtype:
-            raise RuntimeError(f"conv2d: Input type ({input.dtype.name}) and {name} type ({t.dtype.name}) should be "
+            raise RuntimeError(f"{op}: Input type ({input.dtype.name}) and {name} type ({t.dtype.name}) should be "
                                "the same")
 
 
-def _geometry(x, weight, stride, padding, dilation, groups):
+def _check_args(op, input, weight, bias, groups, dims):
+    """Types, ranks and groups of a conv/conv_transpose call with `dims` spatial dims."""
+    _check_types(op, input, weight, bias)
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(f"{op}: Expected {dims + 1}D (unbatched) or {dims + 2}D (batched) input to {op}, but "
+                           f"got input of size: {list(input.shape)}")
+    if weight.ndim != dims + 2:
+        raise RuntimeError(f"{op}: expected weight to be {dims + 2}-dimensional, but got weight of size "
+                           f"{list(weight.shape)}")
+    if not _is_int(groups):
+        raise TypeError(f"{op}(): argument 'groups' must be int, not {type(groups).__name__}")
+
+
+def _positive(op, name, values):
+    if min(values) <= 0:
+        raise RuntimeError(f"{op}: non-positive {name} is not supported")
+
+
+def _geometry(op, x, weight, stride, padding, dilation, groups):
+    """The 2-D ConvGeometry of a convolution of x (N, C, *spatial) by weight (O, C/g, *k)."""
     kernel = tuple(weight.shape[2:])
-    stride = _int_pair("conv2d", "stride", stride)
-    dilation = _int_pair("conv2d", "dilation", dilation)
-    if min(stride) <= 0:
-        raise RuntimeError("conv2d: non-positive stride is not supported")
-    if min(dilation) <= 0:
-        raise RuntimeError("conv2d: non-positive dilation is not supported")
-    pads = _padding("conv2d", padding, stride, dilation, kernel)
+    dims = len(kernel)
+    stride = _ints(op, "stride", stride, dims)
+    dilation = _ints(op, "dilation", dilation, dims)
+    _positive(op, "stride", stride)
+    _positive(op, "dilation", dilation)
+    pads = _padding(op, padding, stride, dilation, kernel)
     padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)]
     span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
-    if padded[0] < span[0] or padded[1] < span[1]:
-        raise RuntimeError(f"conv2d: Calculated padded input size per channel: ({padded[0]} x {padded[1]}). "
-                           f"Kernel size: ({span[0]} x {span[1]}). Kernel size can't be greater than "
-                           "actual input size")
+    if any(p < k for p, k in zip(padded, span)):
+        raise RuntimeError(f"{op}: Calculated padded input size per channel: {_sizes(padded)}. Kernel size: "
+                           f"{_sizes(span)}. Kernel size can't be greater than actual input size")
     out = tuple((p - k) // s + 1 for p, k, s in zip(padded, span, stride))
-    return ConvGeometry(stride, (pads[0][0], pads[1][0]), dilation, groups, out)
+    return ConvGeometry(_lift(stride, 1), _lift([lo for lo, _ in pads], 0), _lift(dilation, 1), groups,
+                        _lift(out, 1))
+
+
+def _transposed_geometry(op, x, weight, stride, padding, output_padding, dilation, groups):
+    """(geometry of the convolution whose backward-data this is, the 2-D output size)."""
+    kernel = tuple(weight.shape[2:])
+    dims = len(kernel)
+    stride = _ints(op, "stride", stride, dims)
+    padding = _ints(op, "padding", padding, dims)
+    output_padding = _ints(op, "output_padding", output_padding, dims)
+    dilation = _ints(op, "dilation", dilation, dims)
+    _positive(op, "stride", stride)
+    _positive(op, "dilation", dilation)
+    if min(padding) < 0:
+        raise RuntimeError(f"{op}: negative padding is not supported")
+    if min(output_padding) < 0:
+        raise RuntimeError(f"{op}: negative output_padding is not supported")
+    if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
+        (oh, ow), (sh, sw), (dh, dw) = _lift(output_padding, 0), _lift(stride, 1), _lift(dilation, 1)
+        raise RuntimeError(f"{op}: output padding must be smaller than either stride or dilation, but got "
+                           f"output_padding_height: {oh} output_padding_width: {ow} stride_height: {sh} "
+                           f"stride_width: {sw} dilation_height: {dh} dilation_width: {dw}")
+    spatial = tuple(x.shape[2:])
+    out = tuple((i - 1) * s - 2 * p + d * (k - 1) + o + 1
+                for i, s, p, d, k, o in zip(spatial, stride, padding, dilation, kernel, output_padding))
+    if min(out) <= 0:
+        raise RuntimeError(f"{op}: Given input size per channel: {_sizes(spatial)}. Calculated output size per "
+                           f"channel: {_sizes(out)}. Output size is too small")
+    # the convolution of the output by the weight has the input's size (output_padding < stride
+    # keeps it so; where output_padding >= stride it would be longer, and im2col reads only that much)
+    geo = ConvGeometry(_lift(stride, 1), _lift(padding, 0), _lift(dilation, 1), groups, _lift(spatial, 1))
+    return geo, _lift(out, 1)
 
 
 def _gemm(a, b, dtype, dev):
@@ -179,12 +253,17 @@ def _columns(x, w_shape, geo, dtype, dev):
 
 
 def _gemm_forward(x, w, bias, geo, dtype, dev):
-    n, o, g = x.shape[0], w.shape[0], geo.groups
+    # no local name for the columns, so _columns_to_output can free them early
+    return _columns_to_output(_columns(x, w.shape, geo, dtype, dev), w, bias, x.shape[0], geo, dtype, dev)
+
+
+def _columns_to_output(cols, w, bias, n, geo, dtype, dev):
+    """The NCHW output w @ cols (+ bias) of im2col columns; frees cols before taking the output."""
+    o, g = w.shape[0], geo.groups
     plane = geo.out_size[0] * geo.out_size[1]
-    rows, pixels = w.size // o, n * plane
-    cols = _columns(x, w.shape, geo, dtype, dev)
-    product = _gemm(_grouped(w, g, o // g, rows), _grouped(cols, g, rows, pixels), dtype, dev)
-    del cols  # back to the allocator before the output is taken
+    rows = w.size // o
+    product = _gemm(_grouped(w, g, o // g, rows), _grouped(cols, g, rows, n * plane), dtype, dev)
+    del cols  # back to the allocator before the output is taken, unless the caller still holds it
     out = empty_array((n, o, *geo.out_size), dtype, dev)
     # with no bias the kernel still needs an array of the right type: the weight stands in
     KC.cnhw_to_nchw(product.reshape((o, n, plane)), flat(w) if bias is None else bias,
@@ -192,23 +271,39 @@ def _gemm_forward(x, w, bias, geo, dtype, dev):
     return out
 
 
+def _gemm_operand(g, groups, dtype, dev):
+    """A (N, O, H, W) array as the GEMM operand (O, N*H*W), grouped, and its per-channel sums."""
+    n, o = g.shape[:2]
+    plane = g.shape[2] * g.shape[3]
+    cols = empty_array((o, n, plane), dtype, dev)
+    sums = empty_array((o,), dtype, dev)
+    KC.nchw_to_cnhw(g.reshape((n, o, plane)), cols, sums)
+    return _grouped(cols, groups, o // groups, n * plane), sums
+
+
+def _weight_grad(g_cols, cols, w_shape, groups, dtype, dev):
+    """g_cols (O, N*P) @ cols.T (C*KH*KW, N*P), per group, as a weight of shape w_shape."""
+    rows = _prod(w_shape[1:])
+    pixels = g_cols.shape[len(g_cols.shape) - 1]  # (the simulator's shapes take no negative index)
+    return _gemm(g_cols, _mT(_grouped(cols, groups, rows, pixels)), dtype, dev).reshape(w_shape)
+
+
+def _input_grad(g_cols, w, x_shape, geo, dtype, dev):
+    """col2im of w.T @ g_cols: the gradient reaching an input of shape x_shape."""
+    o, groups = w.shape[0], geo.groups
+    d_cols = _gemm(_mT(_grouped(w, groups, o // groups, w.size // o)), g_cols, dtype, dev)
+    gx = empty_array(x_shape, dtype, dev)
+    KC.col2im(d_cols.reshape((x_shape[1], *w.shape[2:], x_shape[0], *geo.out_size)), gx, *geo.kernel_args())
+    return gx
+
+
 def _gemm_backward(g, x, w, geo, needs, dtype, dev):
-    n, o, groups = x.shape[0], w.shape[0], geo.groups
-    plane = geo.out_size[0] * geo.out_size[1]
-    rows, pixels = w.size // o, n * plane
-    g_cols = empty_array((o, n, plane), dtype, dev)
-    g_bias = empty_array((o,), dtype, dev)
-    KC.nchw_to_cnhw(g.reshape((n, o, plane)), g_cols, g_bias)
-    g_cols = _grouped(g_cols, groups, o // groups, pixels)
+    g_cols, g_bias = _gemm_operand(g, geo.groups, dtype, dev)
     gx = gw = None
     if needs[1]:
-        cols = _columns(x, w.shape, geo, dtype, dev)
-        gw = _gemm(g_cols, _mT(_grouped(cols, groups, rows, pixels)), dtype, dev).reshape(w.shape)
-        del cols
+        gw = _weight_grad(g_cols, _columns(x, w.shape, geo, dtype, dev), w.shape, geo.groups, dtype, dev)
     if needs[0]:
-        d_cols = _gemm(_mT(_grouped(w, groups, o // groups, rows)), g_cols, dtype, dev)
-        gx = empty_array(x.shape, dtype, dev)
-        KC.col2im(d_cols.reshape((x.shape[1], *w.shape[2:], n, *geo.out_size)), gx, *geo.kernel_args())
+        gx = _input_grad(g_cols, w, x.shape, geo, dtype, dev)
     return gx, gw, g_bias
 
 
@@ -320,59 +415,152 @@ def _winograd_backward(g, x, w, geo, needs, dtype, dev):
     return gx, gw, g_bias
 
 
+# ---------------------------------------------------------------- transposed convolutions
+# w is (C, O/g, KH, KW): read as the weight of a convolution from O to C channels, the
+# transposed conv of x is that convolution's backward-data (col2im of w.T @ x).
+
+
+def _transposed_forward(x, w, bias, geo, out_size, dtype, dev):
+    x_cols, _ = _gemm_operand(x, geo.groups, dtype, dev)
+    out = _input_grad(x_cols, w, (x.shape[0], w.shape[1] * geo.groups, *out_size), geo, dtype, dev)
+    if bias is not None:
+        binary_arrays(KB.add, out, bias.reshape((1, bias.shape[0], 1, 1)), dtype, dev, out=out)
+    return out
+
+
+def _transposed_backward(g, x, w, geo, needs, dtype, dev):
+    # the columns of g serve both gradients: gx = w @ cols (a convolution), gw = x @ cols.T
+    gx = gw = gb = None
+    cols = _columns(g, w.shape, geo, dtype, dev) if needs[0] or needs[1] else None
+    if needs[1]:
+        x_cols, _ = _gemm_operand(x, geo.groups, dtype, dev)
+        gw = _weight_grad(x_cols, cols, w.shape, geo.groups, dtype, dev)
+        del x_cols
+    if needs[0]:
+        gx = _columns_to_output(cols, w, None, x.shape[0], geo, dtype, dev)
+    if needs[2]:
+        gb = sum_array(g, (0, 2, 3), dtype, dev)
+    return gx, gw, gb
+
+
 def grad_array(grad, dtype):
     """An output gradient as a contiguous array of the op's dtype (torch casts a mismatched one)."""
     g = grad._array
     return contiguous_array(g if grad.dtype is dtype else cast_array(g, dtype.np))
 
 
-class Conv2d(Function):
-    """conv2d of a 4-D input; `geo` holds the parsed stride, padding, dilation and groups."""
+def _as_2d(a):
+    """A contiguous (N, C, L) array as (N, C, 1, L), without a copy; 4-D arrays as they are."""
+    return a if a.ndim == 4 else a.reshape((a.shape[0], a.shape[1], 1, a.shape[2]))
+
+
+class Convolution(Function):
+    """conv1d/conv2d of a batched input; `geo` holds the parsed (2-D) stride, padding, dilation, groups."""
 
     @staticmethod
     def forward(ctx, input, weight, bias, geo):
         ctx.save_for_backward(input, weight)
         ctx.geo = geo
-        x = contiguous_array(input._array)
-        w = contiguous_array(weight._array)
+        x = _as_2d(contiguous_array(input._array))
+        w = _as_2d(contiguous_array(weight._array))
         b = None if bias is None else contiguous_array(bias._array)
         forward, _ = _algorithm(x.shape, w.shape, geo)
-        return wrap(forward(x, w, b, geo, input.dtype, input._device), input._device)
+        out = forward(x, w, b, geo, input.dtype, input._device)
+        return wrap(out if input.ndim == 4 else out.reshape((out.shape[0], out.shape[1], out.shape[3])),
+                    input._device)
 
     @staticmethod
     def backward(ctx, grad):
         input, weight = ctx.saved_tensors
         geo = ctx.geo
-        x = contiguous_array(input._array)
-        w = contiguous_array(weight._array)
-        g = grad_array(grad, input.dtype)
+        x = _as_2d(contiguous_array(input._array))
+        w = _as_2d(contiguous_array(weight._array))
+        g = _as_2d(grad_array(grad, input.dtype))
         _, backward = _algorithm(x.shape, w.shape, geo)
         needs = ctx.needs_input_grad[:3]
         dev = grad._device
         gx, gw, gb = backward(g, x, w, geo, needs, input.dtype, dev)
-        return (wrap(gx, dev) if needs[0] else None, wrap(gw, dev) if needs[1] else None,
+        return (wrap(gx.reshape(input._array.shape), dev) if needs[0] else None,
+                wrap(gw.reshape(weight._array.shape), dev) if needs[1] else None,
                 wrap(gb, dev) if needs[2] else None, None)
+
+
+class ConvTranspose(Function):
+    """conv_transpose1d/2d of a batched input: the backward-data of the convolution `geo` describes."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, geo, out_size):
+        ctx.save_for_backward(input, weight)
+        ctx.geo = geo
+        x = _as_2d(contiguous_array(input._array))
+        w = _as_2d(contiguous_array(weight._array))
+        b = None if bias is None else contiguous_array(bias._array)
+        out = _transposed_forward(x, w, b, geo, out_size, input.dtype, input._device)
+        return wrap(out if input.ndim == 4 else out.reshape((out.shape[0], out.shape[1], out.shape[3])),
+                    input._device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, weight = ctx.saved_tensors
+        x = _as_2d(contiguous_array(input._array))
+        w = _as_2d(contiguous_array(weight._array))
+        g = _as_2d(grad_array(grad, input.dtype))
+        needs = ctx.needs_input_grad[:3]
+        dev = grad._device
+        gx, gw, gb = _transposed_backward(g, x, w, ctx.geo, needs, input.dtype, dev)
+        return (wrap(gx.reshape(input._array.shape), dev) if needs[0] else None,
+                wrap(gw.reshape(weight._array.shape), dev) if needs[1] else None,
+                wrap(gb, dev) if needs[2] else None, None, None)
+
+
+def _batched(input, dims, apply):
+    """apply(batched input), unbatched input getting and losing a batch of one, as torch."""
+    if input.ndim == dims + 2:
+        return apply(input)
+    return squeeze(apply(unsqueeze(input, 0)), 0)
+
+
+def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups):
+    _check_args(op, input, weight, bias, groups, dims)
+
+    def apply(x):
+        _check_shapes(op, x, weight, bias, groups)
+        return Convolution.apply(x, weight, bias, _geometry(op, x, weight, stride, padding, dilation, int(groups)))
+    return _batched(input, dims, apply)
+
+
+def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    _check_args(op, input, weight, bias, groups, dims)
+
+    def apply(x):
+        _check_shapes(op, x, weight, bias, groups, transposed=True)
+        geo, out_size = _transposed_geometry(op, x, weight, stride, padding, output_padding, dilation, int(groups))
+        return ConvTranspose.apply(x, weight, bias, geo, out_size)
+    return _batched(input, dims, apply)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation) of a (N, C, L) or (C, L) input, as torch."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) of a (N, C, H, W) or (C, H, W) input, as torch."""
-    _check_types(input, weight, bias)
-    if input.ndim not in (3, 4):
-        raise RuntimeError("conv2d: Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
-                           f"input of size: {list(input.shape)}")
-    if weight.ndim != 4:
-        raise RuntimeError("conv2d: expected weight to be 4-dimensional (out_channels, in_channels / "
-                           f"groups, kH, kW), but got weight of size {list(weight.shape)}")
-    if not _is_int(groups):
-        raise TypeError(f"conv2d(): argument 'groups' must be int, not {type(groups).__name__}")
-    batched = input.ndim == 4
-    x = input if batched else unsqueeze(input, 0)
-    _check_shapes(x, weight, bias, groups)
-    geo = _geometry(x, weight, stride, padding, dilation, int(groups))
-    out = Conv2d.apply(x, weight, bias, geo)
-    return out if batched else squeeze(out, 0)
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
-__all__ = ["conv2d"]
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-D transposed convolution of a (N, C, L) or (C, L) input by a (C, O/groups, K) weight, as torch."""
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution of a (N, C, H, W) or (C, H, W) input by a (C, O/groups, KH, KW) weight."""
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
 TENSOR_METHODS = []

@@ -220,7 +220,7 @@ def test_3x3_stride_1_either_algorithm(torch, monkeypatch, winograd):
         monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1 << 30)
     x, w, b = randn(2, 5, 9, 8, seed=1), randn(6, 5, 3, 3, seed=2), randn(6, seed=3)
     chosen = conv_module._algorithm(x.shape, w.shape, conv_module._geometry(
-        nnlite.tensor(x), nnlite.tensor(w), 1, 1, 1, 1))[0]
+        "conv2d", nnlite.tensor(x), nnlite.tensor(w), 1, 1, 1, 1))[0]
     assert (chosen is conv_module._winograd_forward) == winograd
     ours = _run(x, w, b, dict(padding=1))
     theirs = _torch_run(torch, x, w, b, dict(padding=1), ours[-1])
