@@ -20,11 +20,13 @@ from .conv import *  # noqa: E402,F401,F403
 from .conversion import *  # noqa: E402,F401,F403
 from .creation import *  # noqa: E402,F401,F403
 from .dropout import *  # noqa: E402,F401,F403
+from .fold import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
 from .linear import *  # noqa: E402,F401,F403
 from .loss import *  # noqa: E402,F401,F403
 from .normalization import *  # noqa: E402,F401,F403
 from .padding import *  # noqa: E402,F401,F403
+from .pixelshuffle import *  # noqa: E402,F401,F403
 from .pooling import *  # noqa: E402,F401,F403
 from .reduction import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403

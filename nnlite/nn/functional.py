@@ -2,10 +2,12 @@
 from ..functional.activation import *  # noqa: F401,F403
 from ..functional.conv import *  # noqa: F401,F403
 from ..functional.dropout import *  # noqa: F401,F403
+from ..functional.fold import *  # noqa: F401,F403
 from ..functional.linear import bilinear, linear  # noqa: F401
 from ..functional.loss import *  # noqa: F401,F403
 from ..functional.normalization import *  # noqa: F401,F403
 from ..functional.padding import *  # noqa: F401,F403
+from ..functional.pixelshuffle import *  # noqa: F401,F403
 from ..functional.pooling import *  # noqa: F401,F403
 from ..functional.upsampling import *  # noqa: F401,F403
 from ..functional.unary import sigmoid, tanh  # noqa: F401  (torch.nn.functional has them too)
