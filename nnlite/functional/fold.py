@@ -3,16 +3,15 @@
 Each is the other's backward, and both run conv's im2col / col2im kernels
 (kernels/conv.py): no kernel of their own. Those kernels lay the columns out
 as (C, KH, KW, N, OH, OW), conv's GEMM operand, while torch's layout is
-(N, C*KH*KW, OH*OW). For one image the two are the same array, so large images
-run the kernel once per image straight into (or out of) torch's layout: one
-pass over the data. Small images, or too few planes per image to keep every
-core busy, run the kernel once over the whole batch and re-lay the columns
-with the strided copy (two passes, but one launch instead of N).
+(N, C*KH*KW, OH*OW). For one image the two are the same array, so on the CPU
+the kernel runs once per image straight into (or out of) torch's layout: one
+pass over the data. Only tiny images (where N calls cost more than a pass), and
+CUDA (where N launches do), run the kernel once over the whole batch and re-lay
+the columns with the strided copy.
 
 unfold takes (N, C, H, W) or unbatched (C, H, W); fold takes (N, C*KH*KW, L)
 or unbatched (C*KH*KW, L). Arguments are ints or pairs (torch's `_pair`).
 """
-import numba
 import numpy as np
 
 from ..autograd.function import Function
@@ -25,21 +24,23 @@ from .shape import squeeze, unsqueeze
 
 KC = kernels("conv")
 
-# Below this many column elements per image, one launch over the batch plus a
-# re-layout copy beats a launch per image.
-PER_IMAGE_WORK = 1 << 15
+# Below this many column elements per image, one call over the batch plus a
+# re-layout copy beats a call per image on the CPU. Measured on 2 cores: a call
+# per image won from (512,1,16,16) k3 (1764 per image: 1.6 vs 2.5 ms) up to
+# (8,64,56,56) k3 (2.2 vs 15 ms) and lost only on (256,1,8,8) k2 (196: 0.44 vs 0.14 ms).
+PER_IMAGE_WORK = 1 << 10
 
 
 # ---------------------------------------------------------------- the two array routines
 
 
-def _per_image(n, planes, work, dev):
+def _per_image(n, work, dev):
     """Whether to run the kernel once per image, in torch's layout (no re-layout pass)."""
     if n == 1:
         return True
     if dev.type != "cpu":  # N launches cost more than one re-layout pass at GPU bandwidth
         return False
-    return work >= PER_IMAGE_WORK and planes >= 4 * numba.get_num_threads()
+    return work >= PER_IMAGE_WORK
 
 
 def _gemm_view(a, n, rows, blocks):
@@ -55,7 +56,7 @@ def im2col_array(x, geo, dtype, dev):
     out = empty_array((n, rows, blocks), dtype, dev)
     if out.size == 0:
         return out
-    if _per_image(n, rows, rows * blocks, dev):
+    if _per_image(n, rows * blocks, dev):
         for i in range(n):
             KC.im2col(x[i:i + 1], out[i].reshape((c, kh, kw, 1, *out_hw)), *args)
         return out
@@ -73,7 +74,7 @@ def col2im_array(cols, x_shape, geo, dtype, dev):
     out = empty_array(x_shape, dtype, dev)
     if out.size == 0:
         return out
-    if _per_image(n, c, rows * blocks, dev):
+    if _per_image(n, rows * blocks, dev):
         for i in range(n):
             KC.col2im(cols[i].reshape((c, kh, kw, 1, *out_hw)), out[i:i + 1], *args)
         return out

@@ -50,7 +50,7 @@ def _check(torch, ours, theirs, x, device="cpu", tol=1e-6):
 def path(request, monkeypatch):
     """Forces one of the two array paths (the choice depends on size and thread count)."""
     per_image = request.param == "per_image"
-    monkeypatch.setattr(fold_module, "_per_image", lambda n, planes, work, dev: per_image or n == 1)
+    monkeypatch.setattr(fold_module, "_per_image", lambda n, work, dev: per_image or n == 1)
     return request.param
 
 
