@@ -92,15 +92,15 @@ class Unfold(Function):
 
     @staticmethod
     def forward(ctx, input, geo):
-        ctx.meta = (tuple(input.shape), geo)
+        ctx.meta = (tuple(input.shape), geo, input.dtype)
         x = contiguous_array(input._array)
         return wrap(im2col_array(x, geo, input.dtype, input._device), input._device)
 
     @staticmethod
     def backward(ctx, grad):
-        shape, geo = ctx.meta
-        g = grad_array(grad, grad.dtype)
-        return wrap(col2im_array(g, shape, geo, grad.dtype, grad._device), grad._device), None
+        shape, geo, dtype = ctx.meta
+        g = grad_array(grad, dtype)
+        return wrap(col2im_array(g, shape, geo, dtype, grad._device), grad._device), None
 
 
 class Fold(Function):
@@ -108,14 +108,15 @@ class Fold(Function):
 
     @staticmethod
     def forward(ctx, input, geo, out_shape):
-        ctx.geo = geo
+        ctx.meta = (geo, input.dtype)
         cols = contiguous_array(input._array)
         return wrap(col2im_array(cols, out_shape, geo, input.dtype, input._device), input._device)
 
     @staticmethod
     def backward(ctx, grad):
-        g = grad_array(grad, grad.dtype)
-        return wrap(im2col_array(g, ctx.geo, grad.dtype, grad._device), grad._device), None, None
+        geo, dtype = ctx.meta
+        g = grad_array(grad, dtype)
+        return wrap(im2col_array(g, geo, dtype, grad._device), grad._device), None, None
 
 
 # ---------------------------------------------------------------- argument checks (torch's order and words)
