@@ -220,6 +220,19 @@ def unfold_case(device):
             _fwd_bwd(lambda: torch.nn.functional.unfold(tx, 3), [tx], tg))
 
 
+def pool_case(op, shape, *args):
+    """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
+    def build(device):
+        import nnlite
+        import torch
+        (x,), (tx,) = _inputs(device, shape, requires_grad=True)
+        out = tuple(getattr(torch.nn.functional, op)(tx.detach(), *args).shape)
+        g, tg = nnlite.ones(*out, device=device), torch.ones(*out, device=device)
+        return (_fwd_bwd(lambda: getattr(nnlite.nn.functional, op)(x, *args), [x], g),
+                _fwd_bwd(lambda: getattr(torch.nn.functional, op)(tx, *args), [tx], tg))
+    return build
+
+
 CASES = [
     conv_case(8, 64, 56, 64, 1),
     conv_case(8, 256, 14, 256, 1),
@@ -242,6 +255,9 @@ CASES = [
                  stride=2, padding=1),
     Case("interpolate bilinear x2 fwd+bwd (8,64,56,56)", interpolate_case, bar=1.0, repeat=5),
     Case("unfold k3 fwd+bwd (8,64,56,56)", unfold_case, bar=1.0, repeat=5),
+    Case("max_pool3d k2 fwd+bwd (2,32,16,32,32)", pool_case("max_pool3d", (2, 32, 16, 32, 32), 2), bar=1.0),
+    Case("adaptive_avg_pool2d ->1 fwd+bwd (32,512,7,7)", pool_case("adaptive_avg_pool2d", (32, 512, 7, 7), 1),
+         bar=1.0),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).

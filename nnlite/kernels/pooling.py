@@ -1,20 +1,26 @@
-"""Pooling kernels: max, average and adaptive (average, max) 2-D pooling, forward and backward.
+"""Pooling kernels: max, average and adaptive (average, max) pooling in 1, 2 and 3 dimensions,
+forward and backward.
 
-Arrays are contiguous (N, C, H, W) inputs and (N, C, OH, OW) outputs; the
-window of output (oh, ow) is described by scalar helpers shared by both
-targets, with PyTorch's exact rules:
+One kernel family serves every dimension: arrays are contiguous (N, C, D, H, W)
+inputs and (N, C, OD, OH, OW) outputs, and the functional layer views a 2-D
+pool as depth 1 and a 1-D pool as depth and height 1 (the extra loops run once,
+so they cost nothing measurable). The window of each output position is
+described per dimension by scalar helpers shared by both targets, with
+PyTorch's exact rules:
 
-- max: rows oh*sh - ph + k*dh for k < KH that fall inside the image; the
-  result is the first maximum, except that a NaN wins (the last NaN seen), and
-  the index is the flat position ih * W + iw in its (H, W) plane.
-- average: rows [oh*sh - ph, +KH) clipped first to the padded image (that
-  size is the divisor when padding counts) and then to the image.
-- adaptive: rows [floor(oh*H/OH), ceil((oh+1)*H/OH)).
+- max: taps o*s - p + j*d for j < k that fall inside the input; the result is
+  the first maximum, except that a NaN wins (the last NaN seen), and the index
+  is the flat position (id * H + ih) * W + iw in its (D, H, W) volume.
+- average: [o*s - p, +k) clipped first to the padded input (that size is the
+  divisor when padding counts) and then to the input.
+- adaptive: [floor(o*in/out), ceil((o+1)*in/out)).
 
-CPU kernels run one task per (n, c) plane, so backward scatters its gradient
-into the plane without races. CUDA kernels run one thread per element: the
+CPU kernels run one task per (n, c) volume, so backward scatters its gradient
+into the volume without races. CUDA kernels run one thread per element: the
 forward thread reduces its window, the backward thread gathers from every
-output window that covers its input pixel (deterministic, no atomics).
+output window that covers its input element (deterministic, no atomics).
+max_unpool needs no kernel of its own: it is indexing's scatter (forward) and
+gather (backward) along each flattened volume.
 """
 import math
 
@@ -30,7 +36,7 @@ from ._loops import SERIAL_WORK
 
 @njit(inline="always")
 def _max_window(o, stride, pad, k, dilation, size):
-    """(first, stop) of the in-image taps o*stride - pad + j*dilation; step `dilation`."""
+    """(first, stop) of the in-range taps o*stride - pad + j*dilation; step `dilation`."""
     first = o * stride - pad
     stop = min(first + (k - 1) * dilation + 1, size)
     if first < 0:
@@ -40,7 +46,7 @@ def _max_window(o, stride, pad, k, dilation, size):
 
 @njit(inline="always")
 def _avg_window(o, stride, pad, k, size):
-    """(start, end, padded_count): the window clipped to the image, and its size in the padded image."""
+    """(start, end, padded_count): the window clipped to the input, and its size in the padded input."""
     start = o * stride - pad
     end = min(start + k, size + pad)
     padded_count = end - start
@@ -53,12 +59,12 @@ def _adaptive_window(o, out_size, size):
 
 
 @njit(inline="always")
-def _divisor(h0, h1, w0, w1, padded_area, count_include_pad, divisor_override):
+def _divisor(count, padded_count, count_include_pad, divisor_override):
     if divisor_override != 0:
         return divisor_override
     if count_include_pad:
-        return padded_area
-    return (h1 - h0) * (w1 - w0)
+        return padded_count
+    return count
 
 
 @njit(inline="always")
@@ -69,86 +75,103 @@ def _taps_covering(i, stride, pad, k, dilation, out_size):
     return lo, hi
 
 
-# ---------------------------------------------------------------- max_pool2d
+@njit(inline="always")
+def _adaptive_covering(i, size, out_size):
+    """Output positions whose adaptive window contains input position i."""
+    return (i * out_size) // size, min(out_size, ((i + 1) * out_size + size - 1) // size)
 
 
 @njit(inline="always")
-def _max_pool_plane(x, out, idx, p, kh, kw, sh, sw, ph, pw, dh, dw):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
+def _unflatten(i, C, D, H, W):
+    """(n, c, d, h, w) of flat position i in a contiguous (N, C, D, H, W) array."""
+    w = i % W
+    h = (i // W) % H
+    d = (i // (W * H)) % D
+    c = (i // (W * H * D)) % C
+    return i // (W * H * D * C), c, d, h, w
+
+
+# ---------------------------------------------------------------- max pooling
+
+
+@njit(inline="always")
+def _max_pool_volume(x, out, idx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    C, D, H, W = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
     n = p // C
     c = p % C
     src = x[n, c]
-    for oh in range(OH):
-        h0, h1 = _max_window(oh, sh, ph, kh, dh, H)
-        for ow in range(OW):
-            w0, w1 = _max_window(ow, sw, pw, kw, dw, W)
-            best = -math.inf  # float64 holds every float32/float64 value exactly
-            where = h0 * W + w0
-            for ih in range(h0, h1, dh):
-                for iw in range(w0, w1, dw):
-                    v = src[ih, iw]
-                    if v > best or v != v:
-                        best = v
-                        where = ih * W + iw
-            out[n, c, oh, ow] = best
-            idx[n, c, oh, ow] = where
+    for od in range(OD):
+        d0, d1 = _max_window(od, sd, pd, kd, dd, D)
+        for oh in range(OH):
+            h0, h1 = _max_window(oh, sh, ph, kh, dh, H)
+            for ow in range(OW):
+                w0, w1 = _max_window(ow, sw, pw, kw, dw, W)
+                best = -math.inf  # float64 holds every float32/float64 value exactly
+                where = (d0 * H + h0) * W + w0
+                for id in range(d0, d1, dd):
+                    for ih in range(h0, h1, dh):
+                        row = src[id, ih]
+                        for iw in range(w0, w1, dw):
+                            v = row[iw]
+                            if v > best or v != v:
+                                best = v
+                                where = (id * H + ih) * W + iw
+                out[n, c, od, oh, ow] = best
+                idx[n, c, od, oh, ow] = where
 
 
 @njit(parallel=True, cache=True)
-def max_pool2d_fwd_cpu(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
+def max_pool_fwd_cpu(x, out, idx, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
     planes = x.shape[0] * x.shape[1]
-    if out.size * kh * kw <= SERIAL_WORK:
+    if out.size * kd * kh * kw <= SERIAL_WORK:
         for p in range(planes):
-            _max_pool_plane(x, out, idx, p, kh, kw, sh, sw, ph, pw, dh, dw)
+            _max_pool_volume(x, out, idx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw)
     else:
         for p in prange(planes):
-            _max_pool_plane(x, out, idx, p, kh, kw, sh, sw, ph, pw, dh, dw)
+            _max_pool_volume(x, out, idx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
 @cuda.jit(cache=True)
-def max_pool2d_fwd_cuda(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
+def max_pool_fwd_cuda(x, out, idx, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    D, H, W = x.shape[2], x.shape[3], x.shape[4]
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        ow = i % OW
-        oh = (i // OW) % OH
-        c = (i // (OW * OH)) % C
-        n = i // (OW * OH * C)
+        n, c, od, oh, ow = _unflatten(i, out.shape[1], out.shape[2], out.shape[3], out.shape[4])
+        d0, d1 = _max_window(od, sd, pd, kd, dd, D)
         h0, h1 = _max_window(oh, sh, ph, kh, dh, H)
         w0, w1 = _max_window(ow, sw, pw, kw, dw, W)
         best = -math.inf
-        where = h0 * W + w0
-        for ih in range(h0, h1, dh):
-            for iw in range(w0, w1, dw):
-                v = x[n, c, ih, iw]
-                if v > best or v != v:
-                    best = v
-                    where = ih * W + iw
-        out[n, c, oh, ow] = best
-        idx[n, c, oh, ow] = where
+        where = (d0 * H + h0) * W + w0
+        for id in range(d0, d1, dd):
+            for ih in range(h0, h1, dh):
+                for iw in range(w0, w1, dw):
+                    v = x[n, c, id, ih, iw]
+                    if v > best or v != v:
+                        best = v
+                        where = (id * H + ih) * W + iw
+        out[n, c, od, oh, ow] = best
+        idx[n, c, od, oh, ow] = where
 
 
-max_pool2d_fwd = KernelPair(max_pool2d_fwd_cpu, max_pool2d_fwd_cuda)
+max_pool_fwd = KernelPair(max_pool_fwd_cpu, max_pool_fwd_cuda)
 
 
 @njit(inline="always")
-def _scatter_by_index_plane(g, idx, dx, p):
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+def _scatter_by_index_volume(g, idx, dx, p):
+    C = dx.shape[1]
     n = p // C
     c = p % C
-    dst = dx[n, c].reshape(H * W)
-    for i in range(H * W):
+    dst = dx[n, c].reshape(dx.shape[2] * dx.shape[3] * dx.shape[4])
+    for i in range(dst.size):
         dst[i] = 0
-    gp = g[n, c]
-    ip = idx[n, c]
-    for oh in range(g.shape[2]):
-        for ow in range(g.shape[3]):
-            dst[ip[oh, ow]] += gp[oh, ow]
+    gp = g[n, c].reshape(g.shape[2] * g.shape[3] * g.shape[4])
+    ip = idx[n, c].reshape(gp.size)
+    for o in range(gp.size):
+        dst[ip[o]] += gp[o]
 
 
 @njit(parallel=True, cache=True)
-def max_pool2d_bwd_cpu(g, idx, dx, kh, kw, sh, sw, ph, pw, dh, dw):
+def max_pool_bwd_cpu(g, idx, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
     """dx[n, c].flat[idx] += g: each output's gradient goes to its maximum.
 
     The indices alone say where; the window arguments are for the CUDA twin's gather.
@@ -156,363 +179,426 @@ def max_pool2d_bwd_cpu(g, idx, dx, kh, kw, sh, sw, ph, pw, dh, dw):
     planes = dx.shape[0] * dx.shape[1]
     if dx.size + g.size <= SERIAL_WORK:
         for p in range(planes):
-            _scatter_by_index_plane(g, idx, dx, p)
+            _scatter_by_index_volume(g, idx, dx, p)
     else:
         for p in prange(planes):
-            _scatter_by_index_plane(g, idx, dx, p)
+            _scatter_by_index_volume(g, idx, dx, p)
 
 
 @cuda.jit(cache=True)
-def max_pool2d_bwd_cuda(g, idx, dx, kh, kw, sh, sw, ph, pw, dh, dw):
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = g.shape[2], g.shape[3]
+def max_pool_bwd_cuda(g, idx, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    D, H, W = dx.shape[2], dx.shape[3], dx.shape[4]
+    OD, OH, OW = g.shape[2], g.shape[3], g.shape[4]
     for i in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        iw = i % W
-        ih = (i // W) % H
-        c = (i // (W * H)) % C
-        n = i // (W * H * C)
-        here = ih * W + iw
+        n, c, id, ih, iw = _unflatten(i, dx.shape[1], D, H, W)
+        here = (id * H + ih) * W + iw
         acc = 0.0
+        od0, od1 = _taps_covering(id, sd, pd, kd, dd, OD)
         oh0, oh1 = _taps_covering(ih, sh, ph, kh, dh, OH)
         ow0, ow1 = _taps_covering(iw, sw, pw, kw, dw, OW)
-        for oh in range(oh0, oh1):
-            for ow in range(ow0, ow1):
-                if idx[n, c, oh, ow] == here:
-                    acc += g[n, c, oh, ow]
-        dx[n, c, ih, iw] = acc
+        for od in range(od0, od1):
+            for oh in range(oh0, oh1):
+                for ow in range(ow0, ow1):
+                    if idx[n, c, od, oh, ow] == here:
+                        acc += g[n, c, od, oh, ow]
+        dx[n, c, id, ih, iw] = acc
 
 
-max_pool2d_bwd = KernelPair(max_pool2d_bwd_cpu, max_pool2d_bwd_cuda)
+max_pool_bwd = KernelPair(max_pool_bwd_cpu, max_pool_bwd_cuda)
 
 
-# ---------------------------------------------------------------- avg_pool2d
+# ---------------------------------------------------------------- average pooling
 
 
 @njit(inline="always")
-def _avg_pool_plane(x, out, p, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
+def _avg_pool_volume(x, out, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
+    C, D, H, W = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
     n = p // C
     c = p % C
     src = x[n, c]
-    for oh in range(OH):
-        h0, h1, hp = _avg_window(oh, sh, ph, kh, H)
-        for ow in range(OW):
-            w0, w1, wp = _avg_window(ow, sw, pw, kw, W)
-            if h0 >= h1 or w0 >= w1:
-                out[n, c, oh, ow] = 0
-                continue
-            acc = 0.0
-            for ih in range(h0, h1):
-                row = src[ih]
-                for iw in range(w0, w1):
-                    acc += row[iw]
-            out[n, c, oh, ow] = acc / _divisor(h0, h1, w0, w1, hp * wp, count_include_pad, divisor_override)
+    for od in range(OD):
+        d0, d1, dp = _avg_window(od, sd, pd, kd, D)
+        for oh in range(OH):
+            h0, h1, hp = _avg_window(oh, sh, ph, kh, H)
+            for ow in range(OW):
+                w0, w1, wp = _avg_window(ow, sw, pw, kw, W)
+                if d0 >= d1 or h0 >= h1 or w0 >= w1:
+                    out[n, c, od, oh, ow] = 0
+                    continue
+                acc = 0.0
+                for id in range(d0, d1):
+                    for ih in range(h0, h1):
+                        row = src[id, ih]
+                        for iw in range(w0, w1):
+                            acc += row[iw]
+                out[n, c, od, oh, ow] = acc / _divisor((d1 - d0) * (h1 - h0) * (w1 - w0), dp * hp * wp,
+                                                       count_include_pad, divisor_override)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def avg_pool2d_fwd_cpu(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+def avg_pool_fwd_cpu(x, out, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
     """Window means; `divisor_override` 0 means none."""
     planes = x.shape[0] * x.shape[1]
-    if out.size * kh * kw <= SERIAL_WORK:
+    if out.size * kd * kh * kw <= SERIAL_WORK:
         for p in range(planes):
-            _avg_pool_plane(x, out, p, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+            _avg_pool_volume(x, out, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override)
     else:
         for p in prange(planes):
-            _avg_pool_plane(x, out, p, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+            _avg_pool_volume(x, out, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override)
 
 
 @cuda.jit(cache=True)
-def avg_pool2d_fwd_cuda(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
+def avg_pool_fwd_cuda(x, out, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
+    D, H, W = x.shape[2], x.shape[3], x.shape[4]
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        ow = i % OW
-        oh = (i // OW) % OH
-        c = (i // (OW * OH)) % C
-        n = i // (OW * OH * C)
+        n, c, od, oh, ow = _unflatten(i, out.shape[1], out.shape[2], out.shape[3], out.shape[4])
+        d0, d1, dp = _avg_window(od, sd, pd, kd, D)
         h0, h1, hp = _avg_window(oh, sh, ph, kh, H)
         w0, w1, wp = _avg_window(ow, sw, pw, kw, W)
         acc = 0.0
-        for ih in range(h0, h1):
-            for iw in range(w0, w1):
-                acc += x[n, c, ih, iw]
-        if h0 >= h1 or w0 >= w1:
-            out[n, c, oh, ow] = 0
+        for id in range(d0, d1):
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    acc += x[n, c, id, ih, iw]
+        if d0 >= d1 or h0 >= h1 or w0 >= w1:
+            out[n, c, od, oh, ow] = 0
         else:
-            out[n, c, oh, ow] = acc / _divisor(h0, h1, w0, w1, hp * wp, count_include_pad, divisor_override)
+            out[n, c, od, oh, ow] = acc / _divisor((d1 - d0) * (h1 - h0) * (w1 - w0), dp * hp * wp,
+                                                   count_include_pad, divisor_override)
 
 
-avg_pool2d_fwd = KernelPair(avg_pool2d_fwd_cpu, avg_pool2d_fwd_cuda)
+avg_pool_fwd = KernelPair(avg_pool_fwd_cpu, avg_pool_fwd_cuda)
 
 
 @njit(inline="always")
-def _avg_pool_grad_plane(g, dx, p, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = g.shape[2], g.shape[3]
+def _avg_pool_grad_volume(g, dx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
+    C, D, H, W = dx.shape[1], dx.shape[2], dx.shape[3], dx.shape[4]
+    OD, OH, OW = g.shape[2], g.shape[3], g.shape[4]
     n = p // C
     c = p % C
     dst = dx[n, c]
-    for ih in range(H):
-        for iw in range(W):
-            dst[ih, iw] = 0
-    for oh in range(OH):
-        h0, h1, hp = _avg_window(oh, sh, ph, kh, H)
-        for ow in range(OW):
-            w0, w1, wp = _avg_window(ow, sw, pw, kw, W)
-            if h0 >= h1 or w0 >= w1:
-                continue
-            share = g[n, c, oh, ow] / _divisor(h0, h1, w0, w1, hp * wp, count_include_pad, divisor_override)
-            for ih in range(h0, h1):
-                row = dst[ih]
-                for iw in range(w0, w1):
-                    row[iw] += share
+    flat = dst.reshape(D * H * W)
+    for i in range(flat.size):
+        flat[i] = 0
+    for od in range(OD):
+        d0, d1, dp = _avg_window(od, sd, pd, kd, D)
+        for oh in range(OH):
+            h0, h1, hp = _avg_window(oh, sh, ph, kh, H)
+            for ow in range(OW):
+                w0, w1, wp = _avg_window(ow, sw, pw, kw, W)
+                if d0 >= d1 or h0 >= h1 or w0 >= w1:
+                    continue
+                share = g[n, c, od, oh, ow] / _divisor((d1 - d0) * (h1 - h0) * (w1 - w0), dp * hp * wp,
+                                                       count_include_pad, divisor_override)
+                for id in range(d0, d1):
+                    for ih in range(h0, h1):
+                        row = dst[id, ih]
+                        for iw in range(w0, w1):
+                            row[iw] += share
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def avg_pool2d_bwd_cpu(g, dx, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+def avg_pool_bwd_cpu(g, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
     planes = dx.shape[0] * dx.shape[1]
-    if g.size * kh * kw + dx.size <= SERIAL_WORK:
+    if g.size * kd * kh * kw + dx.size <= SERIAL_WORK:
         for p in range(planes):
-            _avg_pool_grad_plane(g, dx, p, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+            _avg_pool_grad_volume(g, dx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad,
+                                  divisor_override)
     else:
         for p in prange(planes):
-            _avg_pool_grad_plane(g, dx, p, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+            _avg_pool_grad_volume(g, dx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad,
+                                  divisor_override)
 
 
 @cuda.jit(cache=True)
-def avg_pool2d_bwd_cuda(g, dx, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = g.shape[2], g.shape[3]
+def avg_pool_bwd_cuda(g, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
+    D, H, W = dx.shape[2], dx.shape[3], dx.shape[4]
+    OD, OH, OW = g.shape[2], g.shape[3], g.shape[4]
     for i in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        iw = i % W
-        ih = (i // W) % H
-        c = (i // (W * H)) % C
-        n = i // (W * H * C)
+        n, c, id, ih, iw = _unflatten(i, dx.shape[1], D, H, W)
         acc = 0.0
+        od0, od1 = _taps_covering(id, sd, pd, kd, 1, OD)
         oh0, oh1 = _taps_covering(ih, sh, ph, kh, 1, OH)
         ow0, ow1 = _taps_covering(iw, sw, pw, kw, 1, OW)
-        for oh in range(oh0, oh1):
-            h0, h1, hp = _avg_window(oh, sh, ph, kh, H)
-            if ih < h0 or ih >= h1:
+        for od in range(od0, od1):
+            d0, d1, dp = _avg_window(od, sd, pd, kd, D)
+            if id < d0 or id >= d1:
                 continue
-            for ow in range(ow0, ow1):
-                w0, w1, wp = _avg_window(ow, sw, pw, kw, W)
-                if w0 <= iw < w1:
-                    acc += g[n, c, oh, ow] / _divisor(h0, h1, w0, w1, hp * wp, count_include_pad,
-                                                      divisor_override)
-        dx[n, c, ih, iw] = acc
+            for oh in range(oh0, oh1):
+                h0, h1, hp = _avg_window(oh, sh, ph, kh, H)
+                if ih < h0 or ih >= h1:
+                    continue
+                for ow in range(ow0, ow1):
+                    w0, w1, wp = _avg_window(ow, sw, pw, kw, W)
+                    if w0 <= iw < w1:
+                        acc += g[n, c, od, oh, ow] / _divisor((d1 - d0) * (h1 - h0) * (w1 - w0), dp * hp * wp,
+                                                              count_include_pad, divisor_override)
+        dx[n, c, id, ih, iw] = acc
 
 
-avg_pool2d_bwd = KernelPair(avg_pool2d_bwd_cpu, avg_pool2d_bwd_cuda)
+avg_pool_bwd = KernelPair(avg_pool_bwd_cpu, avg_pool_bwd_cuda)
 
 
 # ---------------------------------------------------------------- adaptive pooling
 
 
 @njit(inline="always")
-def _adaptive_avg_plane(x, out, p):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
+def _adaptive_avg_volume(x, out, p):
+    C, D, H, W = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
     n = p // C
     c = p % C
     src = x[n, c]
-    for oh in range(OH):
-        h0, h1 = _adaptive_window(oh, OH, H)
-        for ow in range(OW):
-            w0, w1 = _adaptive_window(ow, OW, W)
-            acc = 0.0
-            for ih in range(h0, h1):
-                row = src[ih]
-                for iw in range(w0, w1):
-                    acc += row[iw]
-            out[n, c, oh, ow] = acc / ((h1 - h0) * (w1 - w0))
-
-
-@njit(parallel=True, cache=True)
-def adaptive_avg_pool2d_fwd_cpu(x, out):
-    planes = x.shape[0] * x.shape[1]
-    if x.size + out.size <= SERIAL_WORK:
-        for p in range(planes):
-            _adaptive_avg_plane(x, out, p)
-    else:
-        for p in prange(planes):
-            _adaptive_avg_plane(x, out, p)
-
-
-@cuda.jit(cache=True)
-def adaptive_avg_pool2d_fwd_cuda(x, out):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        ow = i % OW
-        oh = (i // OW) % OH
-        c = (i // (OW * OH)) % C
-        n = i // (OW * OH * C)
-        h0, h1 = _adaptive_window(oh, OH, H)
-        w0, w1 = _adaptive_window(ow, OW, W)
-        acc = 0.0
-        for ih in range(h0, h1):
-            for iw in range(w0, w1):
-                acc += x[n, c, ih, iw]
-        out[n, c, oh, ow] = acc / ((h1 - h0) * (w1 - w0))
-
-
-adaptive_avg_pool2d_fwd = KernelPair(adaptive_avg_pool2d_fwd_cpu, adaptive_avg_pool2d_fwd_cuda)
+    for od in range(OD):
+        d0, d1 = _adaptive_window(od, OD, D)
+        for oh in range(OH):
+            h0, h1 = _adaptive_window(oh, OH, H)
+            for ow in range(OW):
+                w0, w1 = _adaptive_window(ow, OW, W)
+                acc = 0.0
+                for id in range(d0, d1):
+                    for ih in range(h0, h1):
+                        row = src[id, ih]
+                        for iw in range(w0, w1):
+                            acc += row[iw]
+                out[n, c, od, oh, ow] = acc / ((d1 - d0) * (h1 - h0) * (w1 - w0))
 
 
 @njit(inline="always")
-def _adaptive_avg_grad_plane(g, dx, p):
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = g.shape[2], g.shape[3]
+def _global_avg_rows(x, out, lo, hi):
+    """Means of rows lo..hi of x viewed as (planes, volume): four partial sums, so that the adds
+    of a row do not wait on one another (one running sum is latency-bound, 3x slower)."""
+    L = x.size // out.size
+    xs = x.reshape(out.size, L)
+    os = out.reshape(out.size)
+    for p in range(lo, hi):
+        row = xs[p]
+        a0 = a1 = a2 = a3 = 0.0
+        for i in range(0, L - 3, 4):
+            a0 += row[i]
+            a1 += row[i + 1]
+            a2 += row[i + 2]
+            a3 += row[i + 3]
+        for i in range(L - L % 4, L):
+            a0 += row[i]
+        os[p] = ((a0 + a1) + (a2 + a3)) / L
+
+
+@njit(inline="always")
+def _global_avg_grad_rows(g, dx, lo, hi):
+    L = dx.size // g.size
+    ds = dx.reshape(g.size, L)
+    gs = g.reshape(g.size)
+    for p in range(lo, hi):
+        share = gs[p] / L
+        row = ds[p]
+        for i in range(L):
+            row[i] = share
+
+
+GLOBAL_BLOCK = 4096    # elements per task of the global (output size 1) paths
+
+
+@njit(parallel=True, cache=True)
+def adaptive_avg_pool_fwd_cpu(x, out):
+    planes = x.shape[0] * x.shape[1]
+    if out.size == planes:     # global pooling: contiguous row means, planes in blocks
+        block = max(1, GLOBAL_BLOCK // (x.size // planes))
+        if x.size <= SERIAL_WORK:
+            _global_avg_rows(x, out, 0, planes)
+        else:
+            for t in prange((planes + block - 1) // block):
+                _global_avg_rows(x, out, t * block, min(planes, t * block + block))
+    elif x.size + out.size <= SERIAL_WORK:
+        for p in range(planes):
+            _adaptive_avg_volume(x, out, p)
+    else:
+        for p in prange(planes):
+            _adaptive_avg_volume(x, out, p)
+
+
+@cuda.jit(cache=True)
+def adaptive_avg_pool_fwd_cuda(x, out):
+    D, H, W = x.shape[2], x.shape[3], x.shape[4]
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        n, c, od, oh, ow = _unflatten(i, out.shape[1], OD, OH, OW)
+        d0, d1 = _adaptive_window(od, OD, D)
+        h0, h1 = _adaptive_window(oh, OH, H)
+        w0, w1 = _adaptive_window(ow, OW, W)
+        acc = 0.0
+        for id in range(d0, d1):
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    acc += x[n, c, id, ih, iw]
+        out[n, c, od, oh, ow] = acc / ((d1 - d0) * (h1 - h0) * (w1 - w0))
+
+
+adaptive_avg_pool_fwd = KernelPair(adaptive_avg_pool_fwd_cpu, adaptive_avg_pool_fwd_cuda)
+
+
+@njit(inline="always")
+def _adaptive_avg_grad_volume(g, dx, p):
+    C, D, H, W = dx.shape[1], dx.shape[2], dx.shape[3], dx.shape[4]
+    OD, OH, OW = g.shape[2], g.shape[3], g.shape[4]
     n = p // C
     c = p % C
     dst = dx[n, c]
-    for ih in range(H):
-        for iw in range(W):
-            dst[ih, iw] = 0
-    for oh in range(OH):
-        h0, h1 = _adaptive_window(oh, OH, H)
-        for ow in range(OW):
-            w0, w1 = _adaptive_window(ow, OW, W)
-            share = g[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
-            for ih in range(h0, h1):
-                row = dst[ih]
-                for iw in range(w0, w1):
-                    row[iw] += share
+    flat = dst.reshape(D * H * W)
+    for i in range(flat.size):
+        flat[i] = 0
+    for od in range(OD):
+        d0, d1 = _adaptive_window(od, OD, D)
+        for oh in range(OH):
+            h0, h1 = _adaptive_window(oh, OH, H)
+            for ow in range(OW):
+                w0, w1 = _adaptive_window(ow, OW, W)
+                share = g[n, c, od, oh, ow] / ((d1 - d0) * (h1 - h0) * (w1 - w0))
+                for id in range(d0, d1):
+                    for ih in range(h0, h1):
+                        row = dst[id, ih]
+                        for iw in range(w0, w1):
+                            row[iw] += share
 
 
 @njit(parallel=True, cache=True)
-def adaptive_avg_pool2d_bwd_cpu(g, dx):
+def adaptive_avg_pool_bwd_cpu(g, dx):
     planes = dx.shape[0] * dx.shape[1]
-    if dx.size + g.size <= SERIAL_WORK:
+    if g.size == planes:
+        block = max(1, GLOBAL_BLOCK // (dx.size // planes))
+        if dx.size <= SERIAL_WORK:
+            _global_avg_grad_rows(g, dx, 0, planes)
+        else:
+            for t in prange((planes + block - 1) // block):
+                _global_avg_grad_rows(g, dx, t * block, min(planes, t * block + block))
+    elif dx.size + g.size <= SERIAL_WORK:
         for p in range(planes):
-            _adaptive_avg_grad_plane(g, dx, p)
+            _adaptive_avg_grad_volume(g, dx, p)
     else:
         for p in prange(planes):
-            _adaptive_avg_grad_plane(g, dx, p)
-
-
-@njit(inline="always")
-def _adaptive_covering(i, size, out_size):
-    """Output positions whose adaptive window contains input position i."""
-    return (i * out_size) // size, min(out_size, ((i + 1) * out_size + size - 1) // size)
+            _adaptive_avg_grad_volume(g, dx, p)
 
 
 @cuda.jit(cache=True)
-def adaptive_avg_pool2d_bwd_cuda(g, dx):
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = g.shape[2], g.shape[3]
+def adaptive_avg_pool_bwd_cuda(g, dx):
+    D, H, W = dx.shape[2], dx.shape[3], dx.shape[4]
+    OD, OH, OW = g.shape[2], g.shape[3], g.shape[4]
     for i in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        iw = i % W
-        ih = (i // W) % H
-        c = (i // (W * H)) % C
-        n = i // (W * H * C)
+        n, c, id, ih, iw = _unflatten(i, dx.shape[1], D, H, W)
+        od0, od1 = _adaptive_covering(id, D, OD)
         oh0, oh1 = _adaptive_covering(ih, H, OH)
         ow0, ow1 = _adaptive_covering(iw, W, OW)
         acc = 0.0
-        for oh in range(oh0, oh1):
-            h0, h1 = _adaptive_window(oh, OH, H)
-            if h0 <= ih < h1:
+        for od in range(od0, od1):
+            d0, d1 = _adaptive_window(od, OD, D)
+            if id < d0 or id >= d1:
+                continue
+            for oh in range(oh0, oh1):
+                h0, h1 = _adaptive_window(oh, OH, H)
+                if ih < h0 or ih >= h1:
+                    continue
                 for ow in range(ow0, ow1):
                     w0, w1 = _adaptive_window(ow, OW, W)
                     if w0 <= iw < w1:
-                        acc += g[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
-        dx[n, c, ih, iw] = acc
+                        acc += g[n, c, od, oh, ow] / ((d1 - d0) * (h1 - h0) * (w1 - w0))
+        dx[n, c, id, ih, iw] = acc
 
 
-adaptive_avg_pool2d_bwd = KernelPair(adaptive_avg_pool2d_bwd_cpu, adaptive_avg_pool2d_bwd_cuda)
+adaptive_avg_pool_bwd = KernelPair(adaptive_avg_pool_bwd_cpu, adaptive_avg_pool_bwd_cuda)
 
 
 @njit(inline="always")
-def _adaptive_max_plane(x, out, idx, p):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
+def _adaptive_max_volume(x, out, idx, p):
+    C, D, H, W = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
     n = p // C
     c = p % C
     src = x[n, c]
-    for oh in range(OH):
-        h0, h1 = _adaptive_window(oh, OH, H)
-        for ow in range(OW):
-            w0, w1 = _adaptive_window(ow, OW, W)
-            best = -math.inf
-            where = h0 * W + w0
-            for ih in range(h0, h1):
-                for iw in range(w0, w1):
-                    v = src[ih, iw]
-                    if v > best or v != v:
-                        best = v
-                        where = ih * W + iw
-            out[n, c, oh, ow] = best
-            idx[n, c, oh, ow] = where
+    for od in range(OD):
+        d0, d1 = _adaptive_window(od, OD, D)
+        for oh in range(OH):
+            h0, h1 = _adaptive_window(oh, OH, H)
+            for ow in range(OW):
+                w0, w1 = _adaptive_window(ow, OW, W)
+                best = -math.inf
+                where = (d0 * H + h0) * W + w0
+                for id in range(d0, d1):
+                    for ih in range(h0, h1):
+                        row = src[id, ih]
+                        for iw in range(w0, w1):
+                            v = row[iw]
+                            if v > best or v != v:
+                                best = v
+                                where = (id * H + ih) * W + iw
+                out[n, c, od, oh, ow] = best
+                idx[n, c, od, oh, ow] = where
 
 
 @njit(parallel=True, cache=True)
-def adaptive_max_pool2d_fwd_cpu(x, out, idx):
+def adaptive_max_pool_fwd_cpu(x, out, idx):
     planes = x.shape[0] * x.shape[1]
     if x.size + out.size <= SERIAL_WORK:
         for p in range(planes):
-            _adaptive_max_plane(x, out, idx, p)
+            _adaptive_max_volume(x, out, idx, p)
     else:
         for p in prange(planes):
-            _adaptive_max_plane(x, out, idx, p)
+            _adaptive_max_volume(x, out, idx, p)
 
 
 @cuda.jit(cache=True)
-def adaptive_max_pool2d_fwd_cuda(x, out, idx):
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
+def adaptive_max_pool_fwd_cuda(x, out, idx):
+    D, H, W = x.shape[2], x.shape[3], x.shape[4]
+    OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        ow = i % OW
-        oh = (i // OW) % OH
-        c = (i // (OW * OH)) % C
-        n = i // (OW * OH * C)
+        n, c, od, oh, ow = _unflatten(i, out.shape[1], OD, OH, OW)
+        d0, d1 = _adaptive_window(od, OD, D)
         h0, h1 = _adaptive_window(oh, OH, H)
         w0, w1 = _adaptive_window(ow, OW, W)
         best = -math.inf
-        where = h0 * W + w0
-        for ih in range(h0, h1):
-            for iw in range(w0, w1):
-                v = x[n, c, ih, iw]
-                if v > best or v != v:
-                    best = v
-                    where = ih * W + iw
-        out[n, c, oh, ow] = best
-        idx[n, c, oh, ow] = where
+        where = (d0 * H + h0) * W + w0
+        for id in range(d0, d1):
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    v = x[n, c, id, ih, iw]
+                    if v > best or v != v:
+                        best = v
+                        where = (id * H + ih) * W + iw
+        out[n, c, od, oh, ow] = best
+        idx[n, c, od, oh, ow] = where
 
 
-adaptive_max_pool2d_fwd = KernelPair(adaptive_max_pool2d_fwd_cpu, adaptive_max_pool2d_fwd_cuda)
+adaptive_max_pool_fwd = KernelPair(adaptive_max_pool_fwd_cpu, adaptive_max_pool_fwd_cuda)
 
 
 @njit(parallel=True, cache=True)
-def adaptive_max_pool2d_bwd_cpu(g, idx, dx):
+def adaptive_max_pool_bwd_cpu(g, idx, dx):
     planes = dx.shape[0] * dx.shape[1]
     if dx.size + g.size <= SERIAL_WORK:
         for p in range(planes):
-            _scatter_by_index_plane(g, idx, dx, p)
+            _scatter_by_index_volume(g, idx, dx, p)
     else:
         for p in prange(planes):
-            _scatter_by_index_plane(g, idx, dx, p)
+            _scatter_by_index_volume(g, idx, dx, p)
 
 
 @cuda.jit(cache=True)
-def adaptive_max_pool2d_bwd_cuda(g, idx, dx):
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    OH, OW = g.shape[2], g.shape[3]
+def adaptive_max_pool_bwd_cuda(g, idx, dx):
+    D, H, W = dx.shape[2], dx.shape[3], dx.shape[4]
+    OD, OH, OW = g.shape[2], g.shape[3], g.shape[4]
     for i in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        iw = i % W
-        ih = (i // W) % H
-        c = (i // (W * H)) % C
-        n = i // (W * H * C)
-        here = ih * W + iw
+        n, c, id, ih, iw = _unflatten(i, dx.shape[1], D, H, W)
+        here = (id * H + ih) * W + iw
+        od0, od1 = _adaptive_covering(id, D, OD)
         oh0, oh1 = _adaptive_covering(ih, H, OH)
         ow0, ow1 = _adaptive_covering(iw, W, OW)
         acc = 0.0
-        for oh in range(oh0, oh1):
-            for ow in range(ow0, ow1):
-                if idx[n, c, oh, ow] == here:
-                    acc += g[n, c, oh, ow]
-        dx[n, c, ih, iw] = acc
+        for od in range(od0, od1):
+            for oh in range(oh0, oh1):
+                for ow in range(ow0, ow1):
+                    if idx[n, c, od, oh, ow] == here:
+                        acc += g[n, c, od, oh, ow]
+        dx[n, c, id, ih, iw] = acc
 
 
-adaptive_max_pool2d_bwd = KernelPair(adaptive_max_pool2d_bwd_cpu, adaptive_max_pool2d_bwd_cuda)
+adaptive_max_pool_bwd = KernelPair(adaptive_max_pool_bwd_cpu, adaptive_max_pool_bwd_cuda)
