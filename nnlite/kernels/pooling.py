@@ -95,6 +95,15 @@ def _unflatten(i, C, D, H, W):
 
 
 @njit(inline="always")
+def _taps(first, stop, dilation):
+    """How many taps first, first + dilation, ... lie below stop (no division when dilation is 1:
+    a range with a run-time step divides once per window, which dominated small windows)."""
+    if first >= stop:
+        return 0
+    return stop - first if dilation == 1 else (stop - first + dilation - 1) // dilation
+
+
+@njit(inline="always")
 def _max_pool_volume(x, out, idx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
     C, D, H, W = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
     OD, OH, OW = out.shape[2], out.shape[3], out.shape[4]
@@ -103,16 +112,22 @@ def _max_pool_volume(x, out, idx, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh,
     src = x[n, c]
     for od in range(OD):
         d0, d1 = _max_window(od, sd, pd, kd, dd, D)
+        nd = _taps(d0, d1, dd)
         for oh in range(OH):
             h0, h1 = _max_window(oh, sh, ph, kh, dh, H)
+            nh = _taps(h0, h1, dh)
             for ow in range(OW):
                 w0, w1 = _max_window(ow, sw, pw, kw, dw, W)
+                nw = _taps(w0, w1, dw)
                 best = -math.inf  # float64 holds every float32/float64 value exactly
                 where = (d0 * H + h0) * W + w0
-                for id in range(d0, d1, dd):
-                    for ih in range(h0, h1, dh):
+                for a in range(nd):
+                    id = d0 + a * dd
+                    for b in range(nh):
+                        ih = h0 + b * dh
                         row = src[id, ih]
-                        for iw in range(w0, w1, dw):
+                        for e in range(nw):
+                            iw = w0 + e * dw
                             v = row[iw]
                             if v > best or v != v:
                                 best = v
@@ -366,23 +381,56 @@ def _adaptive_avg_volume(x, out, p):
 
 
 @njit(inline="always")
+def _sum8(rows, c0, c1):
+    """Sums of columns c0..c1 (c1 > c0) of 8 rows, in the array's dtype: eight independent sums
+    side by side, so the adds do not wait on one another (one running sum is latency-bound)."""
+    a0, a1, a2, a3 = rows[0, c0], rows[1, c0], rows[2, c0], rows[3, c0]
+    a4, a5, a6, a7 = rows[4, c0], rows[5, c0], rows[6, c0], rows[7, c0]
+    for i in range(c0 + 1, c1):
+        a0 += rows[0, i]
+        a1 += rows[1, i]
+        a2 += rows[2, i]
+        a3 += rows[3, i]
+        a4 += rows[4, i]
+        a5 += rows[5, i]
+        a6 += rows[6, i]
+        a7 += rows[7, i]
+    return a0, a1, a2, a3, a4, a5, a6, a7
+
+
+GLOBAL_CHUNK = 64      # columns summed in the input's dtype before adding into float64 totals
+
+
+@njit(inline="always")
 def _global_avg_rows(x, out, lo, hi):
-    """Means of rows lo..hi of x viewed as (planes, volume): four partial sums, so that the adds
-    of a row do not wait on one another (one running sum is latency-bound, 3x slower)."""
+    """Means of rows lo..hi of x viewed as (planes, volume), 8 rows at a time (2x faster than
+    one row with four partial sums); chunks of 64 columns keep float32 sums accurate."""
     L = x.size // out.size
     xs = x.reshape(out.size, L)
     os = out.reshape(out.size)
-    for p in range(lo, hi):
-        row = xs[p]
-        a0 = a1 = a2 = a3 = 0.0
-        for i in range(0, L - 3, 4):
-            a0 += row[i]
-            a1 += row[i + 1]
-            a2 += row[i + 2]
-            a3 += row[i + 3]
-        for i in range(L - L % 4, L):
-            a0 += row[i]
-        os[p] = ((a0 + a1) + (a2 + a3)) / L
+    r = lo
+    while r + 8 <= hi:
+        rows = xs[r:r + 8]
+        t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0.0
+        for c0 in range(0, L, GLOBAL_CHUNK):
+            a0, a1, a2, a3, a4, a5, a6, a7 = _sum8(rows, c0, min(c0 + GLOBAL_CHUNK, L))
+            t0 += a0
+            t1 += a1
+            t2 += a2
+            t3 += a3
+            t4 += a4
+            t5 += a5
+            t6 += a6
+            t7 += a7
+        dst = os[r:r + 8]
+        dst[0], dst[1], dst[2], dst[3] = t0 / L, t1 / L, t2 / L, t3 / L
+        dst[4], dst[5], dst[6], dst[7] = t4 / L, t5 / L, t6 / L, t7 / L
+        r += 8
+    for p in range(r, hi):
+        acc = 0.0
+        for i in range(L):
+            acc += xs[p, i]
+        os[p] = acc / L
 
 
 @njit(inline="always")
@@ -404,7 +452,7 @@ GLOBAL_BLOCK = 4096    # elements per task of the global (output size 1) paths
 def adaptive_avg_pool_fwd_cpu(x, out):
     planes = x.shape[0] * x.shape[1]
     if out.size == planes:     # global pooling: contiguous row means, planes in blocks
-        block = max(1, GLOBAL_BLOCK // (x.size // planes))
+        block = max(8, GLOBAL_BLOCK // (x.size // planes) // 8 * 8)
         if x.size <= SERIAL_WORK:
             _global_avg_rows(x, out, 0, planes)
         else:
