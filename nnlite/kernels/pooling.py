@@ -82,6 +82,24 @@ def _adaptive_covering(i, size, out_size):
 
 
 @njit(inline="always")
+def _row_sum(row, w0, w1):
+    """row[w0:w1] summed in float64 with four partial sums: a single running sum waits on each
+    add (4 cycles), which made long windows (adaptive pooling) 2-3x slower than torch."""
+    a0 = a1 = a2 = a3 = 0.0
+    i = w0
+    while i + 4 <= w1:
+        a0 += row[i]
+        a1 += row[i + 1]
+        a2 += row[i + 2]
+        a3 += row[i + 3]
+        i += 4
+    while i < w1:
+        a0 += row[i]
+        i += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(inline="always")
 def _unflatten(i, C, D, H, W):
     """(n, c, d, h, w) of flat position i in a contiguous (N, C, D, H, W) array."""
     w = i % W
@@ -244,9 +262,7 @@ def _avg_pool_volume(x, out, p, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_includ
                 acc = 0.0
                 for id in range(d0, d1):
                     for ih in range(h0, h1):
-                        row = src[id, ih]
-                        for iw in range(w0, w1):
-                            acc += row[iw]
+                        acc += _row_sum(src[id, ih], w0, w1)
                 out[n, c, od, oh, ow] = acc / _divisor((d1 - d0) * (h1 - h0) * (w1 - w0), dp * hp * wp,
                                                        count_include_pad, divisor_override)
 
@@ -374,9 +390,7 @@ def _adaptive_avg_volume(x, out, p):
                 acc = 0.0
                 for id in range(d0, d1):
                     for ih in range(h0, h1):
-                        row = src[id, ih]
-                        for iw in range(w0, w1):
-                            acc += row[iw]
+                        acc += _row_sum(src[id, ih], w0, w1)
                 out[n, c, od, oh, ow] = acc / ((d1 - d0) * (h1 - h0) * (w1 - w0))
 
 
