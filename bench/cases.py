@@ -258,6 +258,7 @@ CASES = [
     Case("max_pool3d k2 fwd+bwd (2,32,16,32,32)", pool_case("max_pool3d", (2, 32, 16, 32, 32), 2), bar=1.0),
     Case("adaptive_avg_pool2d ->1 fwd+bwd (32,512,7,7)", pool_case("adaptive_avg_pool2d", (32, 512, 7, 7), 1),
          bar=1.0),
+    conv_nd_case("conv3d", (2, 32, 16, 32, 32), (32, 32, 3, 3, 3), "(2,32,16,32,32)->32 k3 p1", bar=1.5, padding=1),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).

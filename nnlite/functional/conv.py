@@ -1,7 +1,9 @@
-"""conv1d, conv2d, conv_transpose1d and conv_transpose2d, as torch.nn.functional.
+"""conv1d/2d/3d and conv_transpose1d/2d/3d, as torch.nn.functional.
 
 A 1-D op is its 2-D op with height 1: the arrays are reshaped (no copy) to
-(N, C, 1, L) and every kernel below serves both.
+(N, C, 1, L) and every kernel below serves both. A 3-D op runs the same
+im2col + GEMM path with the 3-D im2col/col2im kernels (Winograd and the
+depthwise kernels are 2-D only): the geometry's tuples then have three entries.
 
 Three algorithms for convolutions, chosen per call by `_algorithm`:
 
@@ -47,11 +49,11 @@ KM = kernels("matmul")
 
 
 class ConvGeometry(NamedTuple):
-    stride: tuple       # (sh, sw)
+    stride: tuple       # (sh, sw), or (sd, sh, sw) in 3-D
     pad: tuple          # (top, left); bottom/right are implied by out_size
     dilation: tuple     # (dh, dw)
     groups: int
-    out_size: tuple     # (OH, OW)
+    out_size: tuple     # (OH, OW), or (OD, OH, OW)
 
     def kernel_args(self):
         """The scalar arguments every conv kernel takes after its arrays."""
@@ -192,10 +194,12 @@ def _transposed_geometry(op, x, weight, stride, padding, output_padding, dilatio
     if min(output_padding) < 0:
         raise RuntimeError(f"{op}: negative output_padding is not supported")
     if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
-        (oh, ow), (sh, sw), (dh, dw) = _lift(output_padding, 0), _lift(stride, 1), _lift(dilation, 1)
-        raise RuntimeError(f"{op}: output padding must be smaller than either stride or dilation, but got "
-                           f"output_padding_height: {oh} output_padding_width: {ow} stride_height: {sh} "
-                           f"stride_width: {sw} dilation_height: {dh} dilation_width: {dw}")
+        axes = ("depth", "height", "width")[3 - max(2, dims):]
+        got = " ".join(f"{what}_{axis}: {v}" for what, values in (("output_padding", _lift(output_padding, 0)),
+                                                                   ("stride", _lift(stride, 1)),
+                                                                   ("dilation", _lift(dilation, 1)))
+                       for axis, v in zip(axes, values))
+        raise RuntimeError(f"{op}: output padding must be smaller than either stride or dilation, but got {got}")
     spatial = tuple(x.shape[2:])
     out = tuple((i - 1) * s - 2 * p + d * (k - 1) + o + 1
                 for i, s, p, d, k, o in zip(spatial, stride, padding, dilation, kernel, output_padding))
@@ -229,6 +233,8 @@ def _algorithm(x_shape, w_shape, geo):
     Winograd F(2x2, 3x3) (2.25x fewer GEMM flops, and transformed tiles smaller
     than im2col's columns). Everything else: im2col + GEMM.
     """
+    if len(geo.out_size) == 3:
+        return _gemm_forward, _gemm_backward
     if geo.groups == x_shape[1]:
         return _depthwise_forward, _depthwise_backward
     o, c = w_shape[0], x_shape[1]
@@ -245,10 +251,10 @@ def _grouped(a, groups, rows, cols):
 
 
 def _columns(x, w_shape, geo, dtype, dev):
-    """im2col of x: (C, KH, KW, N, OH, OW) = (C*KH*KW, N*OH*OW) rows of input taps."""
+    """im2col of x: (C, KH, KW, N, OH, OW) = (C*KH*KW, N*OH*OW) rows of input taps (and KD, OD in 3-D)."""
     n, c = x.shape[:2]
     cols = empty_array((c, *w_shape[2:], n, *geo.out_size), dtype, dev)
-    KC.im2col(x, cols, *geo.kernel_args())
+    (KC.im2col if x.ndim == 4 else KC.im2col3d)(x, cols, *geo.kernel_args())
     return cols
 
 
@@ -260,7 +266,7 @@ def _gemm_forward(x, w, bias, geo, dtype, dev):
 def _columns_to_output(cols, w, bias, n, geo, dtype, dev):
     """The NCHW output w @ cols (+ bias) of im2col columns; frees cols before taking the output."""
     o, g = w.shape[0], geo.groups
-    plane = geo.out_size[0] * geo.out_size[1]
+    plane = _prod(geo.out_size)
     rows = w.size // o
     product = _gemm(_grouped(w, g, o // g, rows), _grouped(cols, g, rows, n * plane), dtype, dev)
     del cols  # back to the allocator before the output is taken, unless the caller still holds it
@@ -274,7 +280,7 @@ def _columns_to_output(cols, w, bias, n, geo, dtype, dev):
 def _gemm_operand(g, groups, dtype, dev):
     """A (N, O, H, W) array as the GEMM operand (O, N*H*W), grouped, and its per-channel sums."""
     n, o = g.shape[:2]
-    plane = g.shape[2] * g.shape[3]
+    plane = _prod(g.shape[2:])
     cols = empty_array((o, n, plane), dtype, dev)
     sums = empty_array((o,), dtype, dev)
     KC.nchw_to_cnhw(g.reshape((n, o, plane)), cols, sums)
@@ -285,7 +291,11 @@ def _weight_grad(g_cols, cols, w_shape, groups, dtype, dev):
     """g_cols (O, N*P) @ cols.T (C*KH*KW, N*P), per group, as a weight of shape w_shape."""
     rows = _prod(w_shape[1:])
     pixels = g_cols.shape[len(g_cols.shape) - 1]  # (the simulator's shapes take no negative index)
-    return _gemm(g_cols, _mT(_grouped(cols, groups, rows, pixels)), dtype, dev).reshape(w_shape)
+    # Computed as (cols @ g_cols.T).T: OpenBLAS runs the long-K product with the small
+    # (O, rows) output up to 18x slower on two threads than with its operands swapped
+    # (conv3d (2,32,16,32,32) k3: 600 ms -> 32 ms); the transpose copies only the weight.
+    gw_t = _gemm(_grouped(cols, groups, rows, pixels), _mT(g_cols), dtype, dev)
+    return contiguous_array(_mT(gw_t)).reshape(w_shape)
 
 
 def _input_grad(g_cols, w, x_shape, geo, dtype, dev):
@@ -293,7 +303,8 @@ def _input_grad(g_cols, w, x_shape, geo, dtype, dev):
     o, groups = w.shape[0], geo.groups
     d_cols = _gemm(_mT(_grouped(w, groups, o // groups, w.size // o)), g_cols, dtype, dev)
     gx = empty_array(x_shape, dtype, dev)
-    KC.col2im(d_cols.reshape((x_shape[1], *w.shape[2:], x_shape[0], *geo.out_size)), gx, *geo.kernel_args())
+    (KC.col2im if len(x_shape) == 4 else KC.col2im3d)(
+        d_cols.reshape((x_shape[1], *w.shape[2:], x_shape[0], *geo.out_size)), gx, *geo.kernel_args())
     return gx
 
 
@@ -424,7 +435,7 @@ def _transposed_forward(x, w, bias, geo, out_size, dtype, dev):
     x_cols, _ = _gemm_operand(x, geo.groups, dtype, dev)
     out = _input_grad(x_cols, w, (x.shape[0], w.shape[1] * geo.groups, *out_size), geo, dtype, dev)
     if bias is not None:
-        binary_arrays(KB.add, out, bias.reshape((1, bias.shape[0], 1, 1)), dtype, dev, out=out)
+        binary_arrays(KB.add, out, bias.reshape((1, bias.shape[0]) + (1,) * len(out_size)), dtype, dev, out=out)
     return out
 
 
@@ -439,7 +450,7 @@ def _transposed_backward(g, x, w, geo, needs, dtype, dev):
     if needs[0]:
         gx = _columns_to_output(cols, w, None, x.shape[0], geo, dtype, dev)
     if needs[2]:
-        gb = sum_array(g, (0, 2, 3), dtype, dev)
+        gb = sum_array(g, tuple(i for i in range(g.ndim) if i != 1), dtype, dev)
     return gx, gw, gb
 
 
@@ -450,12 +461,17 @@ def grad_array(grad, dtype):
 
 
 def _as_2d(a):
-    """A contiguous (N, C, L) array as (N, C, 1, L), without a copy; 4-D arrays as they are."""
-    return a if a.ndim == 4 else a.reshape((a.shape[0], a.shape[1], 1, a.shape[2]))
+    """A contiguous (N, C, L) array as (N, C, 1, L), without a copy; 4-D and 5-D arrays as they are."""
+    return a if a.ndim != 3 else a.reshape((a.shape[0], a.shape[1], 1, a.shape[2]))
+
+
+def _unlift(out, ndim):
+    """A kernel's output for a batched input of rank ndim: 1-D loses the height of 1 again."""
+    return out if ndim != 3 else out.reshape((out.shape[0], out.shape[1], out.shape[3]))
 
 
 class Convolution(Function):
-    """conv1d/conv2d of a batched input; `geo` holds the parsed (2-D) stride, padding, dilation, groups."""
+    """conv1d/2d/3d of a batched input; `geo` holds the parsed stride, padding, dilation, groups."""
 
     @staticmethod
     def forward(ctx, input, weight, bias, geo):
@@ -466,8 +482,7 @@ class Convolution(Function):
         b = None if bias is None else contiguous_array(bias._array)
         forward, _ = _algorithm(x.shape, w.shape, geo)
         out = forward(x, w, b, geo, input.dtype, input._device)
-        return wrap(out if input.ndim == 4 else out.reshape((out.shape[0], out.shape[1], out.shape[3])),
-                    input._device)
+        return wrap(_unlift(out, input.ndim), input._device)
 
     @staticmethod
     def backward(ctx, grad):
@@ -486,7 +501,7 @@ class Convolution(Function):
 
 
 class ConvTranspose(Function):
-    """conv_transpose1d/2d of a batched input: the backward-data of the convolution `geo` describes."""
+    """conv_transpose1d/2d/3d of a batched input: the backward-data of the convolution `geo` describes."""
 
     @staticmethod
     def forward(ctx, input, weight, bias, geo, out_size):
@@ -496,8 +511,7 @@ class ConvTranspose(Function):
         w = _as_2d(contiguous_array(weight._array))
         b = None if bias is None else contiguous_array(bias._array)
         out = _transposed_forward(x, w, b, geo, out_size, input.dtype, input._device)
-        return wrap(out if input.ndim == 4 else out.reshape((out.shape[0], out.shape[1], out.shape[3])),
-                    input._device)
+        return wrap(_unlift(out, input.ndim), input._device)
 
     @staticmethod
     def backward(ctx, grad):
@@ -549,6 +563,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution (cross-correlation) of a (N, C, D, H, W) or (C, D, H, W) input, as torch."""
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """1-D transposed convolution of a (N, C, L) or (C, L) input by a (C, O/groups, K) weight, as torch."""
     return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
@@ -561,6 +580,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            dilation)
 
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-D transposed convolution of a (N, C, D, H, W) or (C, D, H, W) input by a (C, O/groups, KD, KH, KW)
+    weight, as torch."""
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 
 TENSOR_METHODS = []

@@ -1,4 +1,4 @@
-"""Conv1d, ConvTranspose1d, ConvTranspose2d vs torch.nn: signatures, attributes, reprs, state-dict
+"""Conv1d, Conv3d, ConvTranspose1d/2d/3d vs torch.nn: signatures, attributes, reprs, state-dict
 layout, default init, outputs and gradients after loading a torch layer's state dict, output_size."""
 import copy
 import inspect
@@ -21,6 +21,13 @@ SPECS = [
     ("ConvTranspose2d", (4, 6, 3), dict(stride=2, output_padding=1)),
     ("ConvTranspose2d", (4, 8, (3, 2)), dict(stride=(2, 1), padding=(1, 0), groups=4, bias=False,
                                             dilation=(1, 3))),
+    ("Conv3d", (2, 4, 3), dict(padding=1)),
+    ("Conv3d", (4, 4, (2, 3, 2)), dict(padding="same", dilation=(1, 1, 2), groups=2,
+                                      padding_mode="circular")),
+    ("Conv3d", (2, 2, 2), dict(stride=(1, 2, 1), padding=(1, 0, 1), padding_mode="replicate", bias=False)),
+    ("ConvTranspose3d", (2, 4, 2), dict(stride=2, output_padding=1)),
+    ("ConvTranspose3d", (4, 2, (2, 3, 2)), dict(stride=(1, 2, 2), padding=(0, 1, 1), groups=2, dilation=(2, 1, 1),
+                                               bias=False)),
 ]
 
 
@@ -28,7 +35,7 @@ def _ids(specs):
     return [f"{name}-{i}" for i, (name, _, _) in enumerate(specs)]
 
 
-@pytest.mark.parametrize("name", ["Conv1d", "ConvTranspose1d", "ConvTranspose2d"])
+@pytest.mark.parametrize("name", ["Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"])
 def test_signatures_match_torch(torch, name):
     for method in ("__init__", "forward"):
         ours = inspect.signature(getattr(getattr(nn, name), method)).parameters
@@ -51,13 +58,15 @@ def test_repr_attributes_and_state_dict_match_torch(torch, name, args, kwargs):
 
 
 @pytest.mark.parametrize("name, shape", [("Conv1d", (16, 4, 5)), ("ConvTranspose2d", (4, 8, 3, 3)),
-                                         ("ConvTranspose1d", (4, 8, 5))])
+                                         ("ConvTranspose1d", (4, 8, 5)), ("Conv3d", (8, 4, 3, 3, 3)),
+                                         ("ConvTranspose3d", (4, 8, 2, 3, 3))])
 def test_default_init(name, shape):
     # kaiming_uniform(a=sqrt(5)) and the bias both give U(-1/sqrt(fan_in), 1/sqrt(fan_in)), where
     # fan_in = weight.size(1) * prod(kernel): out/groups for transposed convs
     kernel = shape[2:]
-    in_ch, out_ch = (shape[1], shape[0]) if name == "Conv1d" else (shape[0], shape[1] * 2)
-    m = getattr(nn, name)(in_ch, out_ch, kernel, groups=1 if name == "Conv1d" else 2)
+    plain = not name.startswith("ConvTranspose")
+    in_ch, out_ch = (shape[1], shape[0]) if plain else (shape[0], shape[1] * 2)
+    m = getattr(nn, name)(in_ch, out_ch, kernel, groups=1 if plain else 2)
     assert tuple(m.weight.shape) == shape and tuple(m.bias.shape) == (out_ch,)
     bound = 1 / math.sqrt(shape[1] * math.prod(kernel))
     w = m.weight.detach().numpy()
@@ -101,7 +110,7 @@ def test_conv1d_every_padding_mode_matches_torch(torch, kwargs):
                          ids=_ids([s for s in SPECS if "Transpose" in s[0]]))
 def test_conv_transpose_matches_torch(torch, name, args, kwargs):
     ours, theirs = _same_layer(torch, name, args, kwargs)
-    spatial = (5,) if name.endswith("1d") else (5, 4)
+    spatial = {"1d": (5,), "2d": (5, 4), "3d": (3, 4, 3)}[name[-2:]]
     _compare(torch, ours, theirs, randn(2, args[0], *spatial, dtype=np.float64, seed=3))
 
 
@@ -109,6 +118,20 @@ def test_conv_transpose_matches_torch(torch, name, args, kwargs):
 def test_conv_transpose2d_output_size(torch, output_size):
     ours, theirs = _same_layer(torch, "ConvTranspose2d", (4, 6, 3), dict(stride=2))
     _compare(torch, ours, theirs, randn(2, 4, 5, 5, dtype=np.float64, seed=3), output_size=output_size)
+
+
+@pytest.mark.parametrize("name, args, kwargs", [s for s in SPECS if s[0] == "Conv3d"],
+                         ids=_ids([s for s in SPECS if s[0] == "Conv3d"]))
+def test_conv3d_matches_torch(torch, name, args, kwargs):
+    ours, theirs = _same_layer(torch, name, args, kwargs)
+    _compare(torch, ours, theirs, randn(2, args[0], 3, 4, 5, dtype=np.float64, seed=3))
+    _compare(torch, ours, theirs, randn(args[0], 4, 3, 4, dtype=np.float64, seed=4))  # unbatched
+
+
+@pytest.mark.parametrize("output_size", [[5, 6, 7], (1, 3, 4, 7, 6)])
+def test_conv_transpose3d_output_size(torch, output_size):
+    ours, theirs = _same_layer(torch, "ConvTranspose3d", (2, 3, 2), dict(stride=2))
+    _compare(torch, ours, theirs, randn(1, 2, 2, 3, 3, dtype=np.float64, seed=3), output_size=output_size)
 
 
 def test_conv_transpose1d_output_size_unbatched(torch):
@@ -130,7 +153,9 @@ def test_conv_transpose_output_size_errors():
 
 def test_on_device(device):
     for m, shape in ((nn.Conv1d(2, 3, 3, padding=1, padding_mode="circular"), (1, 2, 5)),
-                     (nn.ConvTranspose2d(2, 2, 2, stride=2), (1, 2, 2, 3))):
+                     (nn.ConvTranspose2d(2, 2, 2, stride=2), (1, 2, 2, 3)),
+                     (nn.Conv3d(2, 2, 2, padding=1, padding_mode="reflect"), (1, 2, 2, 2, 3)),
+                     (nn.ConvTranspose3d(2, 1, 2, stride=2), (1, 2, 1, 2, 2))):
         reference = copy.deepcopy(m)
         m = m.to(device)
         x = nnlite.tensor(randn(*shape), device=device, requires_grad=True)
@@ -154,8 +179,10 @@ def test_constructor_errors():
         nn.ConvTranspose1d(4, 4, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose2d'):
         nn.ConvTranspose2d(4, 4, 3, padding_mode="circular")
+    with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose3d'):
+        nn.ConvTranspose3d(4, 4, 3, padding_mode="reflect")
 
 
 def test_exported():
-    for name in ("Conv1d", "ConvTranspose1d", "ConvTranspose2d"):
+    for name in ("Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"):
         assert name in nn.__all__ and getattr(nnlite.nn, name) is getattr(nn.modules, name)
