@@ -22,6 +22,8 @@ from ..tensor import Tensor
 from ._util import check_same_device, empty_array, flat, wrap
 from .conv import grad_array
 from ._arrays import contiguous_array
+from .creation import from_numpy, zeros
+from .indexing import gather
 
 KP = kernels("pooling")
 KI = kernels("indexing")
@@ -462,11 +464,103 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
 
 
+# ---------------------------------------------------------------- fractional max pooling
+# Windows of a fixed size at pseudo-random starts: the starts come from one random number per
+# (n, c, dim), computed on the host in the input's dtype (as torch, so that given
+# _random_samples the result is torch's exactly). The max is composed from differentiable ops:
+# gather every window's taps from the flattened volume, then max with indices over the taps.
+
+
+def _fractional_starts(samples, in_size, out_size, k, dtype):
+    """(N, C, out) window starts: int((i + u) * a) - int(u * a), a = (in - k) / (out - 1); the last is in - k."""
+    u = samples.astype(dtype)
+    starts = np.empty(samples.shape + (out_size,), np.int64)
+    if out_size > 1:
+        alpha = dtype.type(in_size - k) / dtype.type(out_size - 1)
+        i = np.arange(out_size - 1, dtype=dtype)
+        starts[..., :-1] = ((i + u[..., None]) * alpha).astype(np.int64) - (u * alpha).astype(np.int64)[..., None]
+    starts[..., out_size - 1] = in_size - k
+    return starts
+
+
+def _fractional_max_pool(op, nd, input, kernel_size, output_size, output_ratio, return_indices, _random_samples):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}(): Expected {nd + 1}D or {nd + 2}D tensor, but got: {list(input.shape)}")
+    if input.dtype not in (_dt.float32, _dt.float64):
+        raise RuntimeError(f"{op}: expected a float32 or float64 input, but got {input.dtype.name}")
+    kernel = _int_tuple(kernel_size, nd)
+    spatial = tuple(input.shape[-nd:])
+    if output_size is None:
+        ratio = tuple(output_ratio) if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * nd
+        output_size = tuple(int(n * r) for n, r in zip(spatial, ratio))
+    out = _int_tuple(output_size, nd)
+    for name, o, k, n in zip(("time", "height", "width")[3 - nd:], out, kernel, spatial):
+        if o + k - 1 > n:
+            raise RuntimeError(f"{op}(): pool {name} {k} too large relative to input {name} {n}")
+    batched = input.ndim == nd + 2
+    x = input if batched else input.unsqueeze(0)
+    n, c = x.shape[0], x.shape[1]
+    if _random_samples is None:
+        from .creation import rand
+        _random_samples = rand(n, c, nd, dtype=input.dtype, device=input.device)
+    if tuple(_random_samples.shape) != (n, c, nd):
+        raise RuntimeError(f"{op}(): expected _random_samples of shape {[n, c, nd]}, but got "
+                           f"{list(_random_samples.shape)}")
+    u = _random_samples.detach().cpu().numpy()
+    # samples [..., 0] drive the last dim in 2-D (width, height); in 3-D they run T, H, W
+    order = (1, 0) if nd == 2 else (0, 1, 2)
+    starts = [_fractional_starts(u[..., j], s, o, k, input.dtype.np) for j, s, o, k in
+              zip(order, spatial, out, kernel)]
+    # flat index of every tap of every window: (N, C, *out, *kernel)
+    idx = np.zeros((n, c) + out + kernel, np.int64)
+    stride = 1
+    for d in reversed(range(nd)):
+        pos = starts[d].reshape((n, c) + tuple(out[d] if e == d else 1 for e in range(nd)) + (1,) * nd) \
+            + np.arange(kernel[d]).reshape((1, 1) + (1,) * nd + tuple(kernel[d] if e == d else 1 for e in range(nd)))
+        idx += pos * stride
+        stride *= spatial[d]
+    taps = math.prod(kernel)
+    if x.numel() == 0:  # (gather of an empty tensor loses its graph: a zero-size slice keeps it)
+        values = x.reshape(n, c, math.prod(spatial))[:, :, :1].reshape(n, c, *(1,) * nd).expand(n, c, *out)
+        indices = zeros(n, c, *out, dtype=_dt.int64, device=input.device)
+        return (values, indices) if return_indices else values
+    flat_idx = from_numpy(idx.reshape(n, c, math.prod(out) * taps)).to(input.device)
+    gathered = gather(x.reshape(n, c, math.prod(spatial)), 2, flat_idx).reshape(n, c, *out, taps)
+    values, which = gathered.max(dim=-1)
+    indices = gather(flat_idx.reshape(n, c, *out, taps), -1, which.unsqueeze(-1)).squeeze(-1)
+    if not batched:
+        values, indices = values.squeeze(0), indices.squeeze(0)
+    return (values, indices) if return_indices else values
+
+
+def _int_tuple(v, nd):
+    return tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * nd
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Fractional max pooling over (N, C, H, W) or (C, H, W) input, as torch."""
+    return _fractional_max_pool("fractional_max_pool2d", 2, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Fractional max pooling over (N, C, T, H, W) or (C, T, H, W) input, as torch."""
+    return _fractional_max_pool("fractional_max_pool3d", 3, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
            "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
            "adaptive_max_pool3d_with_indices", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d",
-           "max_unpool2d", "max_unpool3d"]
+           "max_unpool2d", "max_unpool3d",
+           "fractional_max_pool2d", "fractional_max_pool3d"]
 
 TENSOR_METHODS = []
