@@ -32,3 +32,4 @@ from .reduction import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
 from .unary import *  # noqa: E402,F401,F403
 from .upsampling import *  # noqa: E402,F401,F403
+from .vision import *  # noqa: E402,F401,F403

@@ -10,4 +10,5 @@ from ..functional.padding import *  # noqa: F401,F403
 from ..functional.pixelshuffle import *  # noqa: F401,F403
 from ..functional.pooling import *  # noqa: F401,F403
 from ..functional.upsampling import *  # noqa: F401,F403
+from ..functional.vision import *  # noqa: F401,F403
 from ..functional.unary import sigmoid, tanh  # noqa: F401  (torch.nn.functional has them too)
