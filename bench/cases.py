@@ -220,6 +220,23 @@ def unfold_case(device):
             _fwd_bwd(lambda: torch.nn.functional.unfold(tx, 3), [tx], tg))
 
 
+def grid_sample_case(device):
+    """grid_sample bilinear on (8,32,64,64) at an affine grid (rotation and zoom), fwd+bwd to input and grid."""
+    import nnlite
+    import torch
+    (x,), (tx,) = _inputs(device, (8, 32, 64, 64), requires_grad=True)
+    a = 0.3
+    theta = np.tile(np.array([[0.9 * np.cos(a), -np.sin(a), 0.1], [np.sin(a), 0.9 * np.cos(a), -0.05]],
+                             np.float32), (8, 1, 1))
+    grid = torch.nn.functional.affine_grid(torch.tensor(theta), (8, 32, 64, 64), align_corners=False).numpy()
+    g, tgrid = nnlite.tensor(grid, device=device, requires_grad=True), torch.tensor(grid, device=device,
+                                                                                     requires_grad=True)
+    go, tgo = nnlite.ones(8, 32, 64, 64, device=device), torch.ones(8, 32, 64, 64, device=device)
+    kw = dict(mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.grid_sample(x, g, **kw), [x, g], go),
+            _fwd_bwd(lambda: torch.nn.functional.grid_sample(tx, tgrid, **kw), [tx, tgrid], tgo))
+
+
 def pool_case(op, shape, *args):
     """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
     def build(device):
@@ -259,6 +276,7 @@ CASES = [
     Case("adaptive_avg_pool2d ->1 fwd+bwd (32,512,7,7)", pool_case("adaptive_avg_pool2d", (32, 512, 7, 7), 1),
          bar=1.0),
     conv_nd_case("conv3d", (2, 32, 16, 32, 32), (32, 32, 3, 3, 3), "(2,32,16,32,32)->32 k3 p1", bar=1.5, padding=1),
+    Case("grid_sample bilinear affine grid fwd+bwd (8,32,64,64)", grid_sample_case, bar=1.0, repeat=5),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).

@@ -204,6 +204,37 @@ def _bwd_point(x, grid, g, gx, ggrid, n, p, D, H, W, mode, padding, align_corner
     x0, y0, z0 = int(math.floor(ix)), int(math.floor(iy)), int(math.floor(iz))
     tx, ty, tz = ix - like(ix, x0), iy - like(ix, y0), iz - like(ix, z0)
     ex, ey, ez = like(ix, 1) - tx, like(ix, 1) - ty, like(ix, 1) - tz
+    if K == 2:                                 # bilinear: 4 taps unrolled (the generic loop below ran 2x slower)
+        m00 = _inside(y0, H) and _inside(x0, W)
+        m01 = _inside(y0, H) and _inside(x0 + 1, W)
+        m10 = _inside(y0 + 1, H) and _inside(x0, W)
+        m11 = _inside(y0 + 1, H) and _inside(x0 + 1, W)
+        o00 = y0 * W + x0
+        o10 = o00 + W
+        w00, w01, w10, w11 = ex * ey, tx * ey, ex * ty, tx * ty
+        sx, sy = zero, zero
+        for c in range(C):
+            go = g[n, c, p]
+            if want_x:
+                if m00:
+                    add(gx, n, c, o00, w00 * go)
+                if m01:
+                    add(gx, n, c, o00 + 1, w01 * go)
+                if m10:
+                    add(gx, n, c, o10, w10 * go)
+                if m11:
+                    add(gx, n, c, o10 + 1, w11 * go)
+            if want_grid:
+                v00 = x[n, c, o00] if m00 else zero
+                v01 = x[n, c, o00 + 1] if m01 else zero
+                v10 = x[n, c, o10] if m10 else zero
+                v11 = x[n, c, o10 + 1] if m11 else zero
+                sx += (ey * (v01 - v00) + ty * (v11 - v10)) * go
+                sy += (ex * (v10 - v00) + tx * (v11 - v01)) * go
+        if want_grid:
+            ggrid[n, p, 0] = gmx * sx
+            ggrid[n, p, 1] = gmy * sy
+        return
     sx, sy, sz = zero, zero, zero
     for dz in range(K - 1):                    # depth taps: one in 2-D (z0 = 0, weight 1), two in 3-D
         z = z0 + dz
