@@ -82,16 +82,16 @@ def _inside(i, size):
 def _fwd_point(x, grid, y, n, p, D, H, W, mode, padding, align_corners):
     C = x.shape[1]
     K = grid.shape[2]
-    ix, _ = linear_axis(grid[n, p, 0], W, padding, align_corners)
+    zero = like(grid[n, p, 0], 0)
     if mode == BICUBIC:
         tx_, tx, _ = cubic_taps(grid[n, p, 0], W, padding, align_corners)
         ty_, ty, _ = cubic_taps(grid[n, p, 1], H, padding, align_corners)
         cx = cubic_coefficients(tx)
         cy = cubic_coefficients(ty)
         for c in range(C):
-            acc = like(ix, 0)
+            acc = zero
             for j in range(4):
-                r = like(ix, 0)
+                r = zero
                 if ty_[j] >= 0:
                     row = ty_[j] * W
                     for i in range(4):
@@ -100,8 +100,9 @@ def _fwd_point(x, grid, y, n, p, D, H, W, mode, padding, align_corners):
                 acc += r * cy[j]
             y[n, c, p] = acc
         return
+    ix, _ = linear_axis(grid[n, p, 0], W, padding, align_corners)
     iy, _ = linear_axis(grid[n, p, 1], H, padding, align_corners)
-    iz = like(ix, 0)
+    iz = zero
     if K == 3:
         iz, _ = linear_axis(grid[n, p, 2], D, padding, align_corners)
     if mode == NEAREST:
