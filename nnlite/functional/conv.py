@@ -44,6 +44,7 @@ from .reduction import sum_array
 from .shape import squeeze, unsqueeze
 
 KC = kernels("conv")
+KC3 = kernels("conv3d")
 KW = kernels("conv_winograd")
 KM = kernels("matmul")
 
@@ -254,7 +255,7 @@ def _columns(x, w_shape, geo, dtype, dev):
     """im2col of x: (C, KH, KW, N, OH, OW) = (C*KH*KW, N*OH*OW) rows of input taps (and KD, OD in 3-D)."""
     n, c = x.shape[:2]
     cols = empty_array((c, *w_shape[2:], n, *geo.out_size), dtype, dev)
-    (KC.im2col if x.ndim == 4 else KC.im2col3d)(x, cols, *geo.kernel_args())
+    (KC.im2col if x.ndim == 4 else KC3.im2col3d)(x, cols, *geo.kernel_args())
     return cols
 
 
@@ -303,7 +304,7 @@ def _input_grad(g_cols, w, x_shape, geo, dtype, dev):
     o, groups = w.shape[0], geo.groups
     d_cols = _gemm(_mT(_grouped(w, groups, o // groups, w.size // o)), g_cols, dtype, dev)
     gx = empty_array(x_shape, dtype, dev)
-    (KC.col2im if len(x_shape) == 4 else KC.col2im3d)(
+    (KC.col2im if len(x_shape) == 4 else KC3.col2im3d)(
         d_cols.reshape((x_shape[1], *w.shape[2:], x_shape[0], *geo.out_size)), gx, *geo.kernel_args())
     return gx
 
