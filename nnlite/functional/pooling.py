@@ -26,6 +26,7 @@ from .creation import from_numpy, zeros
 from .indexing import gather
 
 KP = kernels("pooling")
+KA = kernels("pooling_adaptive")
 KI = kernels("indexing")
 KC = kernels("creation")
 
@@ -141,7 +142,7 @@ class MaxPool(Function):
         out = empty_array((*x.shape[:-nd], *out_size), dtype, dev)
         idx = empty_array(out.shape, _dt.int64, dev)
         if out.size:
-            (KP.max_pool_fwd if args else KP.adaptive_max_pool_fwd)(
+            (KP.max_pool_fwd if args else KA.adaptive_max_pool_fwd)(
                 _volumes(x, nd), _volumes(out, nd), _volumes(idx, nd), *args)
         ctx.indices = idx
         ctx.meta = (x.shape, dtype, nd, args)
@@ -157,7 +158,7 @@ class MaxPool(Function):
         g = grad_array(grad, dtype)
         dx = empty_array(in_shape, dtype, grad._device)
         if dx.size:
-            (KP.max_pool_bwd if args else KP.adaptive_max_pool_bwd)(
+            (KP.max_pool_bwd if args else KA.adaptive_max_pool_bwd)(
                 _volumes(g, nd), _volumes(ctx.indices, nd), _volumes(dx, nd), *args)
         return wrap(dx, grad._device), None, None
 
@@ -208,7 +209,7 @@ class AvgPool(Function):
         x = contiguous_array(input._array)
         out = empty_array((*x.shape[:-nd], *out_size), input.dtype, dev)
         if out.size:
-            (KP.avg_pool_fwd if args else KP.adaptive_avg_pool_fwd)(_volumes(x, nd), _volumes(out, nd), *args)
+            (KP.avg_pool_fwd if args else KA.adaptive_avg_pool_fwd)(_volumes(x, nd), _volumes(out, nd), *args)
         ctx.meta = (x.shape, input.dtype, nd, args)
         return wrap(out, dev)
 
@@ -218,7 +219,7 @@ class AvgPool(Function):
         g = grad_array(grad, dtype)
         dx = empty_array(in_shape, dtype, grad._device)
         if dx.size:
-            (KP.avg_pool_bwd if args else KP.adaptive_avg_pool_bwd)(_volumes(g, nd), _volumes(dx, nd), *args)
+            (KP.avg_pool_bwd if args else KA.adaptive_avg_pool_bwd)(_volumes(g, nd), _volumes(dx, nd), *args)
         return wrap(dx, grad._device), None, None
 
 
