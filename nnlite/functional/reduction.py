@@ -26,6 +26,7 @@ from .shape import expand, reshape
 builtin_max = max  # the public max below shadows it
 
 KR = kernels("reduction")
+KS = kernels("cumsum")
 KU = kernels("unary")
 
 return_types = types.ModuleType("nnlite.return_types", "Named tuples returned by reductions, as torch.return_types.")
@@ -574,7 +575,7 @@ def _cumsum_array(a, dims, dtype, device, reverse):
     zero = (np.float64 if dtype.is_floating_point else np.int64)(0)
     scratch = scratch_array(lay.n_out if lay.inner > 1 else 1, zero.dtype, device)
     if out.size:
-        KR.cumsum(lay.array, out, lay.outer, lay.R, lay.inner, scratch, zero, reverse)
+        KS.cumsum(lay.array, out, lay.outer, lay.R, lay.inner, scratch, zero, reverse)
     return lay.restore(out)
 
 

@@ -15,7 +15,7 @@ too few to fill the GPU (`x.sum()`: one output) each output's rows are split
 into parts: blocks (threads) write partial results into the `partial` scratch
 and a second launch of the same kernel merges them in a fixed order, so results
 are deterministic without atomics. `cuda_plan` (_reduce_loops.py) decides.
-The backward spreads and cumsum use one thread per output (per element) in
+The backward spreads use one thread per output (per element) in
 grid-stride loops.
 
 var and logsumexp take two passes: the functional layer first runs the sum
@@ -29,7 +29,7 @@ from ..backend.cuda import compiled, cuda
 from ..backend.kernel_pair import KernelPair
 from ..backend.launch import grid_blocks
 from ._block import ADD, BLOCK_THREADS, MAX, MIN, MUL, arg_wins, block_arg, block_combine, combine_how
-from ._reduce_loops import (SERIAL_WORK, STRIP, _accumulate, _add, _arg, _cumsum_row, _cumsum_strip, _fold,
+from ._reduce_loops import (SERIAL_WORK, STRIP, _accumulate, _add, _arg, _fold,
                             _merge_add, _prod_bwd_row, _prod_bwd_strip, _scatter_rows, _spread, cuda_plan, cuda_rows,
                             is_tie_cpu, is_tie_dev, logsumexp_finish_cpu, logsumexp_finish_dev)
 # (op codes and scratch sizes, for the functional layer)
@@ -592,39 +592,3 @@ def spread_cuda(x, a, b, gx, outer, R, inner, op):
 
 
 spread = KernelPair(spread_cpu, spread_cuda)
-
-
-# ---------------------------------------------------------------- cumsum
-
-@njit(parallel=True, cache=True)
-def cumsum_cpu(x, out, outer, R, inner, partial, zero, reverse):
-    """out[o, r, i] = sum of x[o, :r + 1, i] (of x[o, r:, i] when reverse), in a wide accumulator."""
-    if inner == 1:
-        if x.size <= SERIAL_WORK:
-            for o in range(outer):
-                _cumsum_row(x[o * R:o * R + R], out[o * R:o * R + R], zero, reverse)
-        else:
-            for o in prange(outer):
-                _cumsum_row(x[o * R:o * R + R], out[o * R:o * R + R], zero, reverse)
-        return
-    strips = (inner + STRIP - 1) // STRIP
-    if x.size <= SERIAL_WORK:
-        for t in range(outer * strips):
-            _cumsum_strip(x, out, t // strips, (t % strips) * STRIP, R, inner, partial, zero, reverse)
-    else:
-        for t in prange(outer * strips):
-            _cumsum_strip(x, out, t // strips, (t % strips) * STRIP, R, inner, partial, zero, reverse)
-
-
-@cuda.jit(cache=True)
-def cumsum_cuda(x, out, outer, R, inner, partial, zero, reverse):
-    for t in range(cuda.grid(1), outer * inner, cuda.gridsize(1)):
-        base = (t // inner) * R * inner + t % inner
-        acc = zero
-        for j in range(R):
-            e = base + (R - 1 - j if reverse else j) * inner
-            acc += x[e]
-            out[e] = acc
-
-
-cumsum = KernelPair(cumsum_cpu, cumsum_cuda)
