@@ -321,13 +321,13 @@ _bwd_point_dev = _bind(_bwd_point, _DEV, _dev_fn)
 
 # The point loops are separate (not inlined) functions: Numba's parfors array analysis fails
 # on the per-point code's tuple indexing when it is inlined into a prange body.
-@njit
+@njit(cache=True)
 def _fwd_points_cpu(x, grid, y, n, start, stop, D, H, W, mode, padding, align_corners):
     for p in range(start, stop):
         _fwd_point_cpu(x, grid, y, n, p, D, H, W, mode, padding, align_corners)
 
 
-@njit
+@njit(cache=True)
 def _bwd_points_cpu(x, grid, g, gx, ggrid, n, D, H, W, mode, padding, align_corners, want_x, want_grid):
     for p in range(grid.shape[1]):
         _bwd_point_cpu(x, grid, g, gx, ggrid, n, p, D, H, W, mode, padding, align_corners, want_x, want_grid)
