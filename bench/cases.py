@@ -237,6 +237,17 @@ def grid_sample_case(device):
             _fwd_bwd(lambda: torch.nn.functional.grid_sample(tx, tgrid, **kw), [tx, tgrid], tgo))
 
 
+def kl_div_case(device):
+    """kl_div of log-probabilities against probabilities, 'batchmean', gradient of the input."""
+    import nnlite
+    import torch
+    (x,), (tx,) = _inputs(device, (1024, 4096), requires_grad=True)
+    t = np.random.default_rng(2).random((1024, 4096)).astype(np.float32)
+    nt, tt = nnlite.tensor(t, device=device), torch.tensor(t, device=device)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.kl_div(x, nt, reduction="batchmean"), [x], None),
+            _fwd_bwd(lambda: torch.nn.functional.kl_div(tx, tt, reduction="batchmean"), [tx], None))
+
+
 def pool_case(op, shape, *args):
     """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
     def build(device):
@@ -248,6 +259,32 @@ def pool_case(op, shape, *args):
         return (_fwd_bwd(lambda: getattr(nnlite.nn.functional, op)(x, *args), [x], g),
                 _fwd_bwd(lambda: getattr(torch.nn.functional, op)(tx, *args), [tx], tg))
     return build
+
+
+def row_norm_case(op, shape, *args, bar=1.0):
+    """F.<op>(x, *args, w, b) fwd+bwd with per-channel (or per-column) affine parameters."""
+    def build(device):
+        import nnlite
+        import torch
+        wshape = (shape[-1],) if op == "layer_norm" else (shape[1],)
+        (x, w, b), (tx, tw, tb) = _inputs(device, shape, wshape, wshape, requires_grad=True)
+        g, tg = nnlite.ones(*shape, device=device), torch.ones(*shape, device=device)
+        return (_fwd_bwd(lambda: getattr(nnlite.nn.functional, op)(x, *args, w, b), [x, w, b], g),
+                _fwd_bwd(lambda: getattr(torch.nn.functional, op)(tx, *args, tw, tb), [tx, tw, tb], tg))
+    groups = f" {args[0]} groups" if op == "group_norm" else ""
+    return Case(f"{op} fwd+bwd {shape}{groups}", build, bar=bar, repeat=5)
+
+
+def instance_norm_case(shape, bar=1.0):
+    def build(device):
+        import nnlite
+        import torch
+        C = shape[1]
+        (x, w, b), (tx, tw, tb) = _inputs(device, shape, (C,), (C,), requires_grad=True)
+        g, tg = nnlite.ones(*shape, device=device), torch.ones(*shape, device=device)
+        return (_fwd_bwd(lambda: nnlite.nn.functional.instance_norm(x, weight=w, bias=b), [x, w, b], g),
+                _fwd_bwd(lambda: torch.nn.functional.instance_norm(tx, weight=tw, bias=tb), [tx, tw, tb], tg))
+    return Case(f"instance_norm fwd+bwd {shape}", build, bar=bar, repeat=5)
 
 
 CASES = [
@@ -277,6 +314,10 @@ CASES = [
          bar=1.0),
     conv_nd_case("conv3d", (2, 32, 16, 32, 32), (32, 32, 3, 3, 3), "(2,32,16,32,32)->32 k3 p1", bar=1.5, padding=1),
     Case("grid_sample bilinear affine grid fwd+bwd (8,32,64,64)", grid_sample_case, bar=1.0, repeat=5),
+    row_norm_case("layer_norm", (32, 128, 768), (768,)),
+    row_norm_case("group_norm", (8, 64, 56, 56), 32),
+    instance_norm_case((8, 64, 56, 56)),
+    Case("kl_div batchmean fwd+bwd (1024,4096)", kl_div_case, bar=1.0),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).

@@ -24,6 +24,8 @@ from .fold import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
 from .linear import *  # noqa: E402,F401,F403
 from .loss import *  # noqa: E402,F401,F403
+from .loss_likelihood import *  # noqa: E402,F401,F403
+from .loss_margin import *  # noqa: E402,F401,F403
 from .normalization import *  # noqa: E402,F401,F403
 from .padding import *  # noqa: E402,F401,F403
 from .pixelshuffle import *  # noqa: E402,F401,F403

@@ -5,6 +5,8 @@ from ..functional.dropout import *  # noqa: F401,F403
 from ..functional.fold import *  # noqa: F401,F403
 from ..functional.linear import bilinear, linear  # noqa: F401
 from ..functional.loss import *  # noqa: F401,F403
+from ..functional.loss_likelihood import *  # noqa: F401,F403
+from ..functional.loss_margin import *  # noqa: F401,F403
 from ..functional.normalization import *  # noqa: F401,F403
 from ..functional.padding import *  # noqa: F401,F403
 from ..functional.pixelshuffle import *  # noqa: F401,F403
