@@ -9,6 +9,8 @@ the row-norm kernels of `kernels/normalization.py`.
 import math
 import numbers
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..backend import dtype as _dt
 from ..backend.device import CPU
@@ -18,6 +20,9 @@ from .activation import check_floating_input
 from ._arrays import contiguous_array, copy_array_into, is_contiguous_array
 
 K = kernels("normalization")
+KI = kernels("instance_norm")
+KL = kernels("local_response_norm")
+KR = kernels("rms_norm")
 
 
 def _vector(t, fill, size, dtype, device):
@@ -213,6 +218,187 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return RowNorm.apply(input, weight, bias, int(num_groups), math.prod(shape[2:]), (C,), eps)
 
 
-__all__ = ["batch_norm", "group_norm", "layer_norm"]
+# ------------------------------------------------------------------ instance_norm
+
+class InstanceNorm(Function):
+    """group_norm with a group per channel, plus the running stats' update."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps):
+        N, C = x.shape[0], x.shape[1]
+        S = math.prod(tuple(x.shape)[2:])
+        y = RowNorm.forward(ctx, x, weight, bias, C, S, (C,), eps)
+        if running_mean is not None and N:
+            mean, rstd = ctx.stats[:2]
+            rm, rv = flat(contiguous_array(running_mean._array)), flat(contiguous_array(running_var._array))
+            KI.instance_norm_running_stats(mean, rstd, rm, rv, N, C, S, float(eps), float(momentum))
+            for stat, updated in ((running_mean, rm), (running_var, rv)):
+                if not is_contiguous_array(stat._array):
+                    copy_array_into(updated.reshape(tuple(stat._array.shape)), stat._array)
+                stat._version[0] += 1
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        gx, gw, gb = RowNorm.backward(ctx, g)[:3]
+        return gx, gw, gb, None, None, None, None
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalise each channel of each sample over its spatial dims, as torch.nn.functional.instance_norm."""
+    check_tensor("instance_norm", "input", input)
+    shape = tuple(input.shape)
+    if not use_input_stats:  # the running stats are the statistics: batch_norm's eval mode
+        if running_mean is None or running_var is None:
+            raise RuntimeError("instance_norm: expected running_mean and running_var to be defined when "
+                               "use_input_stats is false")
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    if math.prod(shape[2:]) == 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input size "
+                         f"{list(shape)}")
+    check_floating_input("instance_norm", input)
+    C = shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        _check_vector("instance_norm", name, t, C, input)
+    if (running_mean is None) != (running_var is None):
+        raise RuntimeError("instance_norm: running_mean and running_var must both be given or both be None")
+    check_same_device("instance_norm", input, running_mean, running_var, weight, bias)
+    return InstanceNorm.apply(input, weight, bias, running_mean, running_var, momentum, eps)
+
+
+# ------------------------------------------------------------------ local_response_norm
+
+class LocalResponseNorm(Function):
+    """Across channels of (N, C, S): window [c - before, c + after] (kernels/local_response_norm.py)."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k, before, after, sticky_first):
+        a = flat(contiguous_array(x._array))
+        shape = tuple(x.shape)
+        N, C, S = shape[0], shape[1], math.prod(shape[2:])
+        scale, y = empty_array(a.shape, x.dtype, x._device), empty_array(a.shape, x.dtype, x._device)
+        KL.local_response_norm_fwd(a, scale, y, N, C, S, before, after, sticky_first, alpha / size, beta, k)
+        ctx.save_for_backward(x)
+        ctx.lrn = (scale, (N, C, S), before, after, sticky_first, beta, 2.0 * alpha * beta / size)
+        return wrap(y.reshape(shape), x._device)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        scale, (N, C, S), before, after, sticky_first, beta, coef = ctx.lrn
+        a, ga = flat(contiguous_array(x._array)), flat(contiguous_array(g._array))
+        gx = empty_array(a.shape, x.dtype, x._device)
+        ratio = empty_array(a.shape, x.dtype, x._device) if x._device.type == "cpu" else None
+        KL.local_response_norm_bwd(ga, a, scale, ratio, gx, N, C, S, before, after, sticky_first, beta, coef)
+        return wrap(gx.reshape(tuple(x.shape)), x._device), None, None, None, None, None, None, None
+
+
+def _check_lrn(op, input, size, min_dim, max_dim=None):
+    check_tensor(op, "input", input)
+    if input.ndim < min_dim or (max_dim is not None and input.ndim > max_dim):
+        want = f"{min_dim}D" if max_dim == min_dim else f"{min_dim}D or higher dimensionality"
+        raise ValueError(f"{op}: expected {want} input (got {input.ndim} dimensions)")
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool):
+        raise TypeError(f"{op}: size must be an int, got {type(size).__name__}")
+    if size <= 0:
+        raise RuntimeError(f"{op}: size should be greater than zero, but got {size}")
+    check_floating_input(op, input)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Divide each channel by (k + alpha / size * sum of squares of its neighbour channels)^beta, as torch."""
+    _check_lrn("local_response_norm", input, size, 3)
+    if input.numel() == 0:
+        return input
+    return LocalResponseNorm.apply(input, int(size), float(alpha), float(beta), float(k), size // 2,
+                                   (size - 1) // 2, False)
+
+
+def cross_map_lrn2d(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """torch.nn.CrossMapLRN2d's op on (N, C, H, W): a symmetric window of (size - 1) // 2 channels each side,
+    and channel 0 counted in every window, as torch's legacy implementation (the module's forward)."""
+    _check_lrn("CrossMapLRN2d", input, size, 4, 4)
+    if input.numel() == 0:
+        return input
+    half = (size - 1) // 2
+    return LocalResponseNorm.apply(input, int(size), float(alpha), float(beta), float(k), half, half, True)
+
+
+# ------------------------------------------------------------------ rms_norm
+
+class RMSNorm(Function):
+    @staticmethod
+    def forward(ctx, x, weight, D, eps):
+        a = flat(contiguous_array(x._array))
+        dev, dtype = x._device, x.dtype
+        rows = a.size // D
+        y, rstd = empty_array(a.shape, dtype, dev), empty_array((rows,), dtype, dev)
+        if a.size:
+            KR.rms_norm_fwd(a, _vector(weight, 1, D, dtype, dev), y, rstd, rows, D, float(eps))
+        ctx.save_for_backward(x, weight)
+        ctx.rms = (rstd, rows, D)
+        return wrap(y.reshape(tuple(x.shape)), dev)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        rstd, rows, D = ctx.rms
+        need_x, need_w = ctx.needs_input_grad[:2]
+        dev, dtype = x._device, x.dtype
+        a, ga = flat(contiguous_array(x._array)), flat(contiguous_array(g._array))
+        gx = empty_array(a.shape, dtype, dev) if need_x else ga
+        gw = empty_array((D,), dtype, dev) if a.size else _zeros(D, dtype, dev)
+        if a.size:
+            scratch = empty_array((KR.rms_norm_scratch_size(rows, D),), _dt.float64, CPU) \
+                if dev.type == "cpu" else None
+            KR.rms_norm_bwd(ga, a, _vector(weight, 1, D, dtype, dev), rstd, gx, gw, rows, D, scratch, need_x)
+        return (wrap(gx.reshape(tuple(x.shape)), dev) if need_x else None,
+                wrap(gw.reshape(tuple(weight.shape)), dev) if need_w else None, None, None)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the last dims) + eps) * weight, as torch.nn.functional.rms_norm;
+    eps None is the machine epsilon of input's dtype."""
+    check_tensor("rms_norm", "input", input)
+    norm = (int(normalized_shape),) if isinstance(normalized_shape, numbers.Integral) else \
+        tuple(int(s) for s in normalized_shape)
+    shape = tuple(input.shape)
+    if not norm or len(norm) > len(shape) or shape[len(shape) - len(norm):] != norm:
+        raise RuntimeError(f"rms_norm: given normalized_shape={list(norm)}, expected input with shape "
+                           f"[*, {', '.join(str(s) for s in norm)}], but got input of size {list(shape)}")
+    check_floating_input("rms_norm", input)
+    _check_affine("rms_norm", input, weight, None, norm, lambda t: (
+        f"rms_norm: expected weight to be of same shape as normalized_shape, but got weight of shape "
+        f"{list(t.shape)} and normalized_shape = {list(norm)}"))
+    if eps is None:
+        eps = float(np.finfo(input.dtype.np).eps)
+    return RMSNorm.apply(input, weight, math.prod(norm), eps)
+
+
+# ------------------------------------------------------------------ normalize
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps), as torch.nn.functional.normalize (built on norm and div)."""
+    from .reduction import norm
+    from .unary import clamp_min
+    check_tensor("normalize", "input", input)
+    if out is not None:
+        check_tensor("normalize", "out", out)
+    result = input / clamp_min(norm(input, p, dim, keepdim=True), eps)
+    if out is None:
+        return result
+    if tuple(out.shape) != tuple(result.shape) or out.dtype is not result.dtype:
+        raise RuntimeError(f"normalize: out must have the result's shape {list(result.shape)} and dtype "
+                           f"{result.dtype}, got {list(out.shape)} and {out.dtype}")
+    from ..autograd import no_grad
+    with no_grad():
+        out.copy_(result)
+    return out
+
+
+__all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "local_response_norm", "normalize",
+           "rms_norm"]
 
 TENSOR_METHODS = []

@@ -1,4 +1,4 @@
-"""BatchNorm1d and BatchNorm2d (as torch.nn), with running statistics as buffers."""
+"""BatchNorm1d, BatchNorm2d and BatchNorm3d (as torch.nn), with running statistics as buffers."""
 from ...backend import dtype as _dt
 from ...functional.creation import empty, ones, tensor, zeros
 from .. import functional as F
@@ -102,3 +102,11 @@ class BatchNorm2d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.dim() != 4:
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+
+
+class BatchNorm3d(_BatchNorm):
+    """Over (N, C, D, H, W) input."""
+
+    def _check_input_dim(self, input):
+        if input.dim() != 5:
+            raise ValueError(f"expected 5D input (got {input.dim()}D input)")
