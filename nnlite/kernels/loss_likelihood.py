@@ -14,12 +14,15 @@ All arrays are flat and of one size; `g` is the output gradient per element
 """
 import math
 
-from numba import njit, prange
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
 
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
-from .fastmath import fexp, like
+from .fastmath import _int_bits_as_float32, fexp, like
 
 CHUNK = 1 << 14          # elements per partial sum of the reduced forward
 
@@ -28,12 +31,74 @@ def chunk_count(n):
     return (n + CHUNK - 1) // CHUNK
 
 
+# ---------------------------------------------------------------- t * log(t), vectorisable
+# Without SVML math.log is a scalar libm call: it took 9 of the 11 ms of the reduced
+# forward on (1024, 4096) float32. Like fastmath.fexp, float32 gets an inlinable
+# polynomial (Cephes logf, within 1-2 ulp) and float64 keeps math.log. It is private
+# here because fastmath.py belongs to another task; it can move there as `flog`.
+
+_f = np.float32
+_SMALLEST_NORMAL = _f(1.17549435e-38)
+
+
+@intrinsic
+def _float32_bits_as_int(typingctx, x):
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return sig, codegen
+
+
+@njit(inline="always")
+def _log_finite_positive32(x):
+    """log(x) for 0 < x < inf (subnormals scaled up first)."""
+    subnormal = x < _SMALLEST_NORMAL
+    x = x * _f(8388608.0) if subnormal else x           # 2**23
+    bits = _float32_bits_as_int(x)
+    e = _f((bits >> np.int32(23)) - np.int32(126)) - (_f(23.0) if subnormal else _f(0.0))
+    m = _int_bits_as_float32((bits & np.int32(0x807FFFFF)) | np.int32(0x3F000000))   # in [0.5, 1)
+    low = m < _f(0.707106781186547524)
+    e = e - _f(1.0) if low else e
+    r = (m + m if low else m) - _f(1.0)
+    z = r * r
+    y = _f(7.0376836292e-2)
+    y = y * r - _f(1.1514610310e-1)
+    y = y * r + _f(1.1676998740e-1)
+    y = y * r - _f(1.2420140846e-1)
+    y = y * r + _f(1.4249322787e-1)
+    y = y * r - _f(1.6668057665e-1)
+    y = y * r + _f(2.0000714765e-1)
+    y = y * r - _f(2.4999993993e-1)
+    y = y * r + _f(3.3333331174e-1)
+    y = y * r * z + e * _f(-2.12194440e-4) - _f(0.5) * z
+    return r + y + e * _f(0.693359375)
+
+
+def xlogx(t):
+    """xlogy(t, t): 0 at t = 0, NaN below; compiled by the overload below."""
+    return 0.0 if t == 0 else t * math.log(t)
+
+
+@overload(xlogx)
+def _xlogx_overload(t):
+    if t != types.float32:
+        return lambda t: t * 0 if t == 0 else t * math.log(t)
+
+    def xlogx_float32(t):
+        lg = _log_finite_positive32(t if t > _f(0.0) and t < _f(np.inf) else _f(1.0))
+        special = t if t == _f(np.inf) else _f(np.nan)      # inf stays inf; negative and NaN give NaN
+        return t * lg if t > _f(0.0) and t < _f(np.inf) else (_f(0.0) if t == _f(0.0) else special)
+    return xlogx_float32
+
+
+# ---------------------------------------------------------------- kl_div kernels
+
 @njit(inline="always")
 def _kl(x, t, log_target):
     if log_target:
         return fexp(t) * (t - x)
-    xlogy = like(t, 0) if t == 0 else t * math.log(t)
-    return xlogy - t * x
+    return xlogx(t) - t * x
 
 
 @njit(inline="always")
@@ -74,13 +139,17 @@ def _xlogx_dev(t):
 
 @njit(inline="always")
 def _kl_chunk_sum(x, t, lo, hi, log_target):
+    # slices, so that every index is provably in bounds and the loop vectorises
+    xs, ts = x[lo:hi], t[lo:hi]
     acc = 0.0
-    for i in range(lo, hi):
-        acc += _kl(x[i], t[i], log_target)
+    for i in range(xs.size):
+        acc += _kl(xs[i], ts[i], log_target)
     return acc
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+# reassoc lets LLVM split the running sum into vector lanes: without it the sum is one
+# serial chain and the loop ran 10x slower. It assumes nothing about NaN or inf.
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
 def kl_div_sum_cpu(x, t, partial, log_target):
     """partial[c] = the sum of the losses of chunk c."""
     n = x.size
