@@ -19,6 +19,7 @@ from .binary import *  # noqa: E402,F401,F403
 from .conv import *  # noqa: E402,F401,F403
 from .conversion import *  # noqa: E402,F401,F403
 from .creation import *  # noqa: E402,F401,F403
+from .ctc import *  # noqa: E402,F401,F403
 from .dropout import *  # noqa: E402,F401,F403
 from .fold import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403

@@ -1,6 +1,7 @@
 """nnlite.nn.functional: the neural-network ops, as torch.nn.functional."""
 from ..functional.activation import *  # noqa: F401,F403
 from ..functional.conv import *  # noqa: F401,F403
+from ..functional.ctc import *  # noqa: F401,F403
 from ..functional.dropout import *  # noqa: F401,F403
 from ..functional.fold import *  # noqa: F401,F403
 from ..functional.linear import bilinear, linear  # noqa: F401
