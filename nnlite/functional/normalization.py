@@ -1,10 +1,14 @@
-"""Normalization, as torch.nn.functional: batch_norm, layer_norm, group_norm.
+"""Normalization, as torch.nn.functional: batch_norm, layer_norm, group_norm, instance_norm,
+local_response_norm, rms_norm, normalize.
 
 batch_norm normalises each channel of (N, C, *) over the batch and spatial
 dims (training: batch statistics, with the running stats updated in place;
 eval: the running stats). layer_norm and group_norm normalise rows: the last
 dims of each sample, or each group of channels of each sample; both run on
-the row-norm kernels of `kernels/normalization.py`.
+the row-norm kernels of `kernels/normalization.py`, and so does instance_norm
+(a group per channel; `kernels/instance_norm.py` folds its running stats).
+local_response_norm and rms_norm have kernel files of their own; normalize
+is norm, clamp_min and div.
 """
 import math
 import numbers
