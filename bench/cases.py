@@ -248,6 +248,22 @@ def kl_div_case(device):
             _fwd_bwd(lambda: torch.nn.functional.kl_div(tx, tt, reduction="batchmean"), [tx], None))
 
 
+def ctc_case(device):
+    """ctc_loss 'mean' of log_softmax'd inputs (T=200, N=16, C=30), targets of 30..50 labels
+    (S=50), input lengths 150..200; the gradient of the log-probabilities."""
+    import nnlite
+    import torch
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((200, 16, 30))
+    lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(np.float32)
+    targets = rng.integers(1, 30, (16, 50))
+    il, tl = tuple(int(v) for v in rng.integers(150, 201, 16)), tuple(int(v) for v in rng.integers(30, 51, 16))
+    x, tx = nnlite.tensor(lp, device=device, requires_grad=True), torch.tensor(lp, device=device, requires_grad=True)
+    t, tt = nnlite.tensor(targets, device=device), torch.tensor(targets, device=device)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.ctc_loss(x, t, il, tl), [x], None),
+            _fwd_bwd(lambda: torch.nn.functional.ctc_loss(tx, tt, il, tl), [tx], None))
+
+
 def pool_case(op, shape, *args):
     """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
     def build(device):
@@ -293,6 +309,7 @@ CASES = [
     conv_case(8, 128, 56, 128, 128),
     matmul_case(256, 1024, 1024, bar=1.2),
     _unary("relu 16M floats", "relu", (16 << 20,), bar=1.2),
+    _unary("gelu 16M floats", "gelu", (16 << 20,), bar=1.0),
     add_case(16 << 20, bar=1.2),
     _unary("log_softmax (1024,4096) dim=1", "log_softmax", (1024, 4096), bar=1.2, dim=1),
     batch_norm_case(backward=False),
@@ -318,6 +335,7 @@ CASES = [
     row_norm_case("group_norm", (8, 64, 56, 56), 32),
     instance_norm_case((8, 64, 56, 56)),
     Case("kl_div batchmean fwd+bwd (1024,4096)", kl_div_case, bar=1.0),
+    Case("ctc_loss fwd+bwd T=200 N=16 C=30 S=50", ctc_case, bar=1.0),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).

@@ -19,7 +19,7 @@ from numba import njit, prange
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
-from .fastmath import fexp, ftanh, like
+from .fastmath import ferf, fexp, ftanh, like
 
 
 SQRT1_2 = 0.7071067811865476           # 1/sqrt(2)
@@ -75,12 +75,12 @@ def _leaky_relu_bwd(g, v, slope, b, c):
 
 @njit(inline="always")
 def _gelu(v, a, b, c):
-    return v * like(v, 0.5) * (like(v, 1) + math.erf(v * like(v, SQRT1_2)))
+    return v * like(v, 0.5) * (like(v, 1) + ferf(v * like(v, SQRT1_2)))
 
 
 @njit(inline="always")
 def _gelu_bwd(g, v, a, b, c):
-    cdf = like(v, 0.5) * (like(v, 1) + math.erf(v * like(v, SQRT1_2)))
+    cdf = like(v, 0.5) * (like(v, 1) + ferf(v * like(v, SQRT1_2)))
     pdf = like(v, GELU_PDF) * fexp(v * v * like(v, -0.5))
     return g * (cdf + v * pdf)
 

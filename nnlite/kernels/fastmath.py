@@ -138,3 +138,51 @@ def _like_overload(v, c):
     if v == types.float32:
         return lambda v, c: np.float32(c)
     return lambda v, c: c
+
+
+def ferf(x):
+    """erf(x); compiled by the overload below (float32: vectorisable, float64: math.erf)."""
+    return math.erf(x)
+
+
+# The boundary between ferf's two formulas, and the point past which erf rounds to 1 in float32
+# (1 - erf(3.93) = 2.6e-8 is under half an ulp of 1).
+_ERF_SPLIT = 0.9
+_ERF_SATURATE = 3.93
+
+
+@overload(ferf)
+def _ferf_overload(x):
+    if x != types.float32:
+        return lambda x: math.erf(x)
+
+    def erf_float32(x):
+        # Two minimax fits (weighted Lawson iterations in float64, our own):
+        # |x| < 0.9: erf(x) = x + x * p(x*x), p = erf(x)/x - 1 (the 1 kept apart so its rounding
+        #   does not cost an ulp); relative error of the fit 1.2e-8.
+        # |x| >= 0.9: erf(|x|) = 1 - exp(q(|x|)), q = log(erfc) on [0.9, 3.93]; error 1.6e-9 of 1.
+        # Both are computed and one is selected, so the loop has no branch and vectorises.
+        # Max error over a dense grid: 1.5 ulp against float64 math.erf (tests/functional/test_activation_extra.py).
+        s = x * x
+        p = _f(-6.090344395488501e-4)
+        p = p * s + _f(5.011957138776779e-3)
+        p = p * s + _f(-2.6778902858495712e-2)
+        p = p * s + _f(1.1282140761613846e-1)
+        p = p * s + _f(-3.761252462863922e-1)
+        p = p * s + _f(1.2837915122509003e-1)
+        small = x + x * p
+        ax = abs(x)
+        t = ax if ax < _f(_ERF_SATURATE) else _f(_ERF_SATURATE)   # also sends inf (and NaN) to 3.93
+        t = t if t > _f(_ERF_SPLIT) else _f(_ERF_SPLIT)
+        q = _f(1.9718527619261295e-4)
+        q = q * t + _f(-3.0556421261280775e-3)
+        q = q * t + _f(2.227722480893135e-2)
+        q = q * t + _f(-1.0403764247894287e-1)
+        q = q * t + _f(-6.370594501495361e-1)
+        q = q * t + _f(-1.1277498006820679)
+        q = q * t + _f(-1.7744710203260183e-4)
+        big = _f(1.0) - fexp(q)
+        big = big if x > 0 else -big
+        res = small if ax < _f(_ERF_SPLIT) else big
+        return x if x != x else res
+    return erf_float32
