@@ -20,6 +20,7 @@ from .conv import *  # noqa: E402,F401,F403
 from .conversion import *  # noqa: E402,F401,F403
 from .creation import *  # noqa: E402,F401,F403
 from .ctc import *  # noqa: E402,F401,F403
+from .distance import *  # noqa: E402,F401,F403
 from .dropout import *  # noqa: E402,F401,F403
 from .fold import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
@@ -33,6 +34,7 @@ from .pixelshuffle import *  # noqa: E402,F401,F403
 from .pooling import *  # noqa: E402,F401,F403
 from .reduction import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
+from .sparse import *  # noqa: E402,F401,F403
 from .unary import *  # noqa: E402,F401,F403
 from .upsampling import *  # noqa: E402,F401,F403
 from .vision import *  # noqa: E402,F401,F403

@@ -2,6 +2,7 @@
 from ..functional.activation import *  # noqa: F401,F403
 from ..functional.conv import *  # noqa: F401,F403
 from ..functional.ctc import *  # noqa: F401,F403
+from ..functional.distance import *  # noqa: F401,F403
 from ..functional.dropout import *  # noqa: F401,F403
 from ..functional.fold import *  # noqa: F401,F403
 from ..functional.linear import bilinear, linear  # noqa: F401
@@ -12,6 +13,7 @@ from ..functional.normalization import *  # noqa: F401,F403
 from ..functional.padding import *  # noqa: F401,F403
 from ..functional.pixelshuffle import *  # noqa: F401,F403
 from ..functional.pooling import *  # noqa: F401,F403
+from ..functional.sparse import *  # noqa: F401,F403
 from ..functional.upsampling import *  # noqa: F401,F403
 from ..functional.vision import *  # noqa: F401,F403
 from ..functional.unary import sigmoid, tanh  # noqa: F401  (torch.nn.functional has them too)
