@@ -45,6 +45,15 @@ def _lse(a, b, c):
     return math.log(fexp(a - m) + fexp(b - m) + fexp(c - m)) + m
 
 
+@njit(inline="always")
+def _lse2(a, b):
+    """log(exp(a) + exp(b)): _lse with c = -inf, one exp fewer (blank states have two entries)."""
+    m = b if b > a else a
+    if m == -math.inf:
+        return m
+    return math.log(fexp(a - m) + fexp(b - m)) + m
+
+
 @cuda.jit(device=True)
 def _lse_dev(a, b, c):
     m = a
@@ -78,7 +87,7 @@ def _alpha_step(lp, targets, b, tl, blank, prev, cur, t):
         s = 2 * k + 1
         skip = prev[s - 2] if _can_skip(targets, b, k) else ninf
         cur[s] = _lse(prev[s], prev[s - 1], skip) + lp[t, b, targets[b, k]]
-        cur[s + 1] = _lse(prev[s + 1], prev[s], ninf) + lpb
+        cur[s + 1] = _lse2(prev[s + 1], prev[s]) + lpb
 
 
 @njit(inline="always")
@@ -86,7 +95,7 @@ def _final_nll(alpha_last, tl):
     """-log p: the last blank alone for an empty target, else the last label and the last blank."""
     if tl == 0:
         return -alpha_last[0]
-    return -_lse(alpha_last[2 * tl], alpha_last[2 * tl - 1], like(alpha_last[0], -math.inf))
+    return -_lse2(alpha_last[2 * tl], alpha_last[2 * tl - 1])
 
 
 @njit(parallel=True, cache=True)
@@ -152,7 +161,7 @@ def _beta_step(lp, targets, b, tl, blank, nxt, cur, t):
         s = 2 * k + 1
         skip = nxt[s + 2] if k < tl - 1 and _can_skip(targets, b, k + 1) else ninf
         cur[s] = _lse(nxt[s], nxt[s + 1], skip) + lp[t, b, targets[b, k]]
-        cur[s - 1] = _lse(nxt[s - 1], nxt[s], ninf) + lpb
+        cur[s - 1] = _lse2(nxt[s - 1], nxt[s]) + lpb
 
 
 @njit(inline="always")
