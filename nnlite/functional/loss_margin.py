@@ -28,13 +28,6 @@ K = kernels("loss_margin")
 _COSINE_EPS = 1e-12     # ATen's EPSILON in cosine_embedding_loss, added to both squared norms
 
 
-def _reduce_samples(loss, reduction):
-    """The reduction of per-sample losses; the mean of no samples is 0, as ATen's margin losses give."""
-    if reduction == "mean" and loss.numel() == 0:
-        return R.sum(loss)
-    return _reduce(loss, reduction)
-
-
 def _long_target(op, target):
     check_tensor(op, "target", target)
     if target.dtype is not _dt.int64:
@@ -123,7 +116,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     loss = MultiMarginLoss.apply(input, target, weight, int(p), float(margin))
     if reduction == "none" and target.ndim == 0:
         loss = S.reshape(loss, ())
-    return _reduce_samples(loss, reduction)
+    return _reduce(loss, reduction)
 
 
 # ------------------------------------------------------------------ multilabel_margin_loss
@@ -180,7 +173,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     loss = MultilabelMarginLoss.apply(input, target)
     if reduction == "none" and (input.ndim <= 1):
         loss = S.reshape(loss, ())
-    return _reduce_samples(loss, reduction)
+    return _reduce(loss, reduction)
 
 
 # ------------------------------------------------------------------ element-wise margin losses
