@@ -179,10 +179,11 @@ def test_module(torch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cuda(torch, device, dtype):
-    """T=5, N=3, C=3: a repeated label, an empty target, an infeasible sample zeroed."""
-    targets = np.array([[1, 1], [2, 0], [1, 2]])
-    x = _log_probs(5, 3, 3, dtype, seed=7)
-    y, gx = _assert_parity(torch, x, targets, [5, 4, 1], [2, 0, 2], device=device, grad=randn(3, seed=8),
+    """T=7, N=3, C=4: 11 states (more than a simulated block's 8 threads) with repeated labels,
+    an empty target, an infeasible sample zeroed; 3 samples on 2 simulated blocks."""
+    targets = np.array([[1, 1, 2, 3, 1], [2, 0, 0, 0, 0], [1, 2, 0, 0, 0]])
+    x = _log_probs(7, 3, 4, dtype, seed=7)
+    y, gx = _assert_parity(torch, x, targets, [7, 4, 1], [5, 0, 2], device=device, grad=randn(3, seed=8),
                            reduction="none", zero_infinity=True)
     assert y.device.type == device and gx.device.type == device
 
