@@ -111,43 +111,47 @@ def _describe(v):
     return type(v).__name__
 
 
-def _padded_targets(targets, target_lengths, batch, num_classes):
-    """The labels as a host int64 array (N, max(1, longest target)), checked against num_classes."""
+def _padded_targets(targets, target_lengths, num_classes):
+    """The labels as a host int64 array (N, max(1, longest target)), checked against num_classes;
+    positions past a sample's target length hold 0 (their labels are never read)."""
     check_tensor(_OP, "targets", targets)
     if targets.ndim not in (1, 2):
         raise RuntimeError(f"{_OP}: Expected targets of 1 (concatenated) or 2 (N, S) dimensions, but got a "
                            f"{targets.ndim}-dimensional tensor of size {list(targets.shape)}")
-    if targets.dtype.is_floating_point or targets.dtype.name == "bool":
-        labels = to_host(contiguous_array(targets._array)).astype(np.int64)  # ATen casts them to Long
-    else:
-        labels = np.asarray(to_host(contiguous_array(targets._array)), dtype=np.int64)
-    width = max(1, int(target_lengths.max()) if batch else 1)
-    positions = np.arange(width)
-    used = positions[None, :] < target_lengths[:, None]
-    if targets.ndim == 1:
-        total = int(target_lengths.sum())
-        if labels.shape[0] != total:
-            raise RuntimeError(f"{_OP}: concatenated targets must hold sum(target_lengths) = {total} labels, "
-                               f"got size {list(targets.shape)}")
-        starts = np.cumsum(target_lengths) - target_lengths
-        index = np.where(used, starts[:, None] + positions[None, :], 0)
-        padded = np.where(used, labels[index] if total else 0, 0)
-    else:
-        if labels.shape[0] != batch:
-            raise RuntimeError(f"{_OP}: Expected targets to have size {batch} (the batch) at dimension 0, but "
-                               f"got size {labels.shape[0]} (targets of size {list(targets.shape)})")
-        longest = int(target_lengths.max()) if batch else 0
-        if labels.shape[1] < longest:
-            raise RuntimeError(f"{_OP}: Expected targets to have size at least {longest} (the longest target "
-                               f"length) at dimension 1, but got size {labels.shape[1]}")
-        padded = np.zeros((batch, width), np.int64)
-        padded[:, :longest] = np.where(used[:, :longest], labels[:, :longest], 0)
+    labels = to_host(contiguous_array(targets._array)).astype(np.int64)  # ATen casts any dtype to Long
+    used = np.arange(max(1, int(target_lengths.max())))[None, :] < target_lengths[:, None]
+    fill = _from_concatenated if targets.ndim == 1 else _from_padded
+    padded = np.where(used, fill(labels, target_lengths, used), 0)
     bad = used & ((padded < 0) | (padded >= num_classes))
     if bad.any():
         b, k = np.argwhere(bad)[0]
         raise IndexError(f"{_OP}: target label {padded[b, k]} (sample {b}, position {k}) is out of range "
                          f"for {num_classes} classes")
-    return np.ascontiguousarray(padded)
+    return padded
+
+
+def _from_concatenated(labels, target_lengths, used):
+    total = int(target_lengths.sum())
+    if labels.shape[0] != total:
+        raise RuntimeError(f"{_OP}: concatenated targets must hold sum(target_lengths) = {total} labels, "
+                           f"got size {list(labels.shape)}")
+    if total == 0:
+        return 0
+    starts = np.cumsum(target_lengths) - target_lengths
+    return labels[np.where(used, starts[:, None] + np.arange(used.shape[1])[None, :], 0)]
+
+
+def _from_padded(labels, target_lengths, used):
+    batch, longest = used.shape[0], int(target_lengths.max())
+    if labels.shape[0] != batch:
+        raise RuntimeError(f"{_OP}: Expected targets to have size {batch} (the batch) at dimension 0, but got "
+                           f"size {labels.shape[0]} (targets of size {list(labels.shape)})")
+    if labels.shape[1] < longest:
+        raise RuntimeError(f"{_OP}: Expected targets to have size at least {longest} (the longest target length) "
+                           f"at dimension 1, but got size {labels.shape[1]}")
+    padded = np.zeros(used.shape, np.int64)
+    padded[:, :longest] = labels[:, :longest]
+    return padded
 
 
 # ------------------------------------------------------------------ the op
@@ -166,7 +170,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     if il.max() > T:
         raise RuntimeError(f"{_OP}: Expected input_lengths to have value at most {T} (the length of "
                            f"log_probs), but got value {il.max()}")
-    padded = _padded_targets(targets, tl, N, C)
+    padded = _padded_targets(targets, tl, C)
     loss = CtcLoss.apply(lp, padded, il, tl, int(blank), bool(zero_infinity))
     if reduction == "mean":
         divisor = wrap(_on_device(lp._device, np.maximum(tl, 1).astype(lp.dtype.np))[0], lp._device)

@@ -138,6 +138,12 @@ def test_zero_input_length_and_empty_target(torch):
     assert (gx.numpy()[:, :2] == 0).all()
 
 
+@pytest.mark.parametrize("targets", [np.zeros((2, 0), np.int64), np.zeros((0,), np.int64)], ids=["padded", "concat"])
+def test_all_targets_empty(torch, targets):
+    """No labels at all: a (N, 0) padded or a (0,) concatenated target tensor."""
+    _assert_parity(torch, _log_probs(4, 2, 3), targets, [4, 3], [0, 0], reduction="none")
+
+
 def test_unnormalised_log_probs(torch):
     """ATen's gradient exp(lp) - occupancy, which assumes normalised log_probs, is kept as is."""
     x = randn(8, 2, 4, dtype=np.float64, seed=5)
