@@ -21,6 +21,7 @@ from ._util import check_same_device, check_tensor, empty_array, flat, wrap
 from .activation import check_floating_input, softplus, type_name
 from .binary import minimum, where
 from .creation import zeros_like
+from .distance import pairwise_distance
 from .loss import _constant, _reduce, _reduction_mode, binary_cross_entropy_with_logits
 
 K = kernels("loss_margin")
@@ -262,15 +263,6 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     return _reduce(output, reduction)
 
 
-def _pairwise_distance(x1, x2, p=2.0, eps=1e-6):
-    """||x1 - x2 + eps||_p over the last dimension (ATen's pairwise_distance)."""
-    try:
-        from .distance import pairwise_distance
-    except ImportError:
-        return R.norm(x1 - x2 + eps, p, -1)
-    return pairwise_distance(x1, x2, p=p, eps=eps)
-
-
 def _check_triplet(op, anchor, positive, negative, margin):
     _check_inputs(op, ("anchor", anchor), ("positive", positive), ("negative", negative))
     if margin <= 0:
@@ -295,7 +287,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     op = "triplet_margin_loss"
     reduction = _reduction_mode(size_average, reduce, reduction)
     _check_triplet(op, anchor, positive, negative, margin)
-    return _triplet(lambda x1, x2: _pairwise_distance(x1, x2, p, eps), anchor, positive, negative, margin, swap,
+    return _triplet(lambda x1, x2: pairwise_distance(x1, x2, p, eps), anchor, positive, negative, margin, swap,
                     reduction)
 
 
@@ -308,7 +300,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     if distance_function is not None and not callable(distance_function):
         raise TypeError(f"triplet_margin_with_distance_loss: distance_function must be callable or None, got "
                         f"{type(distance_function).__name__}")
-    return _triplet(distance_function or _pairwise_distance, anchor, positive, negative, margin, swap, reduction)
+    return _triplet(distance_function or pairwise_distance, anchor, positive, negative, margin, swap, reduction)
 
 
 __all__ = ["cosine_embedding_loss", "hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss",
