@@ -125,16 +125,17 @@ class Embedding(Function):
         out = empty_array((idx.size, w.shape[1]), weight.dtype, weight._device)
         if out.size:
             K.embedding_fwd(idx, w, out)
-        ctx.idx, ctx.rows = idx, w.shape[0]
+        ctx.idx, ctx.rows, ctx.dim = idx, w.shape[0], w.shape[1]
         ctx.padding_idx, ctx.scale_grad_by_freq = padding_idx, scale_grad_by_freq
         return wrap(out.reshape(tuple(input.shape) + (w.shape[1],)), weight._device)
 
     @staticmethod
     def backward(ctx, g):
         idx, dev = ctx.idx, g._device
-        g2 = contiguous_array(g._array).reshape(idx.size, -1)
+        dim = ctx.dim
         if not idx.size:
-            return wrap(_zeros((ctx.rows, g2.shape[1]), g.dtype, dev), dev), None, None, None, None
+            return wrap(_zeros((ctx.rows, dim), g.dtype, dev), dev), None, None, None, None
+        g2 = contiguous_array(g._array).reshape(idx.size, dim)
         # one entry per bag: bag k is entry k
         offsets = _host_to(np.arange(idx.size + 1, dtype=np.int64), dev)
         unused = empty_array((1,), g.dtype, dev)
@@ -241,6 +242,8 @@ def _bag_offsets(input, offsets, include_last_offset, device):
         bounds = np.append(bounds, n)  # the last bag runs to the end of the input
     elif bounds.size == 0:
         raise ValueError("embedding_bag: with include_last_offset=True, offsets needs at least one element")
+    # (torch documents offsets[-1] == len(input) here; entries past it are in no bag. torch itself is
+    # inconsistent about them: max and mean's count take them into the last bag, sum does not.)
     return _host_to(np.ascontiguousarray(bounds), device)
 
 
