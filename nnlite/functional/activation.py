@@ -46,16 +46,17 @@ def check_floating_input(op, x, integers_ok=False):
 
 
 class Activation(Function):
-    """y = kernel(x; a, b, c); backward kernel `<kernel>_bwd` of (grad, saved)."""
+    """y = kernel(x; a, b, c); backward kernel `<kernel>_bwd` of (grad, saved); both in the kernel
+    module `family` (kernels/activation.py unless given)."""
 
     @staticmethod
-    def forward(ctx, x, kernel, params, save_output):
+    def forward(ctx, x, kernel, params, save_output, family=K):
         a = contiguous_array(x._array)
         y = empty_for(a, a.shape)
         if a.size:
-            getattr(K, kernel)(flat(a), flat(y), *params)
+            getattr(family, kernel)(flat(a), flat(y), *params)
         y = wrap(y, x._device)
-        ctx.kernel, ctx.params = kernel, params
+        ctx.kernel, ctx.params, ctx.family = kernel, params, family
         ctx.save_for_backward(y if save_output else x)
         return y
 
@@ -65,26 +66,26 @@ class Activation(Function):
         s = contiguous_array(saved._array)
         gx = empty_for(s, s.shape)
         if s.size:
-            getattr(K, ctx.kernel + "_bwd")(flat(contiguous_array(g._array)), flat(s), flat(gx),
-                                             *ctx.params)
-        return wrap(gx, g._device), None, None, None
+            getattr(ctx.family, ctx.kernel + "_bwd")(flat(contiguous_array(g._array)), flat(s), flat(gx),
+                                                      *ctx.params)
+        return wrap(gx, g._device), None, None, None, None
 
 
-def _apply(op, kernel, x, inplace, params=(), save_output=False, integers_ok=False):
-    """Run activation `kernel` on x, out of place or (inplace=True) into x itself."""
+def _apply(op, kernel, x, inplace, params=(), save_output=False, integers_ok=False, family=K):
+    """Run activation `kernel` (of kernel module `family`) on x, out of place or (inplace=True) into x itself."""
     check_floating_input(op, x, integers_ok)
     cast = x.dtype.np.type
     params = tuple(cast(p) for p in params) + (cast(0),) * (3 - len(params))
     if not inplace:
-        return Activation.apply(x, kernel, params, save_output)
+        return Activation.apply(x, kernel, params, save_output, family)
     if not records_graph(x) and is_contiguous_array(x._array):
         # Nothing to record: the kernel writes straight over x (elementwise, so aliasing is safe).
         if x._array.size:
-            getattr(K, kernel)(flat(x._array), flat(x._array), *params)
+            getattr(family, kernel)(flat(x._array), flat(x._array), *params)
         x._version[0] += 1
         return x
     # An op that keeps its output (relu) never reads x's old value again, so it needs no clone of x.
-    return run_inplace(op + "_", x, lambda t: Activation.apply(t, kernel, params, save_output),
+    return run_inplace(op + "_", x, lambda t: Activation.apply(t, kernel, params, save_output, family),
                        uses_self=not save_output)
 
 

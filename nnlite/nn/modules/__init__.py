@@ -1,6 +1,8 @@
 """The layers of nnlite.nn, one family per file (the same file names as the functional families)."""
 from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, Mish,
                          ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh)
+from .activation import (GLU, Hardshrink, LogSigmoid, PReLU, RReLU, Softmax2d, Softmin, Softshrink, Softsign,
+                         Tanhshrink, Threshold)
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .channelshuffle import ChannelShuffle
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
@@ -53,4 +55,6 @@ __all__ += ["AdaptiveLogSoftmaxWithLoss", "CosineEmbeddingLoss", "GaussianNLLLos
             "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
             "PoissonNLLLoss", "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss"]
 __all__ += ["CTCLoss"]
+__all__ += ["GLU", "Hardshrink", "LogSigmoid", "PReLU", "RReLU", "Softmax2d", "Softmin", "Softshrink", "Softsign",
+            "Tanhshrink", "Threshold"]
 __all__ += ["CosineSimilarity", "Embedding", "EmbeddingBag", "PairwiseDistance"]
