@@ -15,6 +15,7 @@ FAMILIES = [activation, binary, conv, conversion, creation, dropout, indexing, l
             normalization, padding, pooling, reduction, shape, unary]
 
 from .activation import *  # noqa: E402,F401,F403
+from .attention import *  # noqa: E402,F401,F403
 from .activation_extra import *  # noqa: E402,F401,F403
 from .binary import *  # noqa: E402,F401,F403
 from .conv import *  # noqa: E402,F401,F403

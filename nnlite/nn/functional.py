@@ -1,5 +1,6 @@
 """nnlite.nn.functional: the neural-network ops, as torch.nn.functional."""
 from ..functional.activation import *  # noqa: F401,F403
+from ..functional.attention import *  # noqa: F401,F403
 from ..functional.activation_extra import *  # noqa: F401,F403
 from ..functional.conv import *  # noqa: F401,F403
 from ..functional.ctc import *  # noqa: F401,F403
