@@ -264,6 +264,31 @@ def ctc_case(device):
             _fwd_bwd(lambda: torch.nn.functional.ctc_loss(tx, tt, il, tl), [tx], None))
 
 
+def multi_margin_case(device):
+    """multi_margin_loss of (1024, 1000) scores against class indices, mean, gradient of the scores."""
+    import nnlite
+    import torch
+    (x,), (tx,) = _inputs(device, (1024, 1000), requires_grad=True)
+    target = np.random.default_rng(3).integers(0, 1000, 1024)
+    t, tt = nnlite.tensor(target, device=device), torch.tensor(target, device=device)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.multi_margin_loss(x, t), [x], None),
+            _fwd_bwd(lambda: torch.nn.functional.multi_margin_loss(tx, tt), [tx], None))
+
+
+def sdpa_case(causal):
+    """scaled_dot_product_attention fwd+bwd, q = k = v shape (8, 8, 1024, 64), gradients of all three."""
+    def build(device):
+        import nnlite
+        import torch
+        nl, th = _inputs(device, *[(8, 8, 1024, 64)] * 3, requires_grad=True)
+        g = np.random.default_rng(5).standard_normal((8, 8, 1024, 64)).astype(np.float32)
+        ng, tg = nnlite.tensor(g, device=device), torch.tensor(g, device=device)
+        return (_fwd_bwd(lambda: nnlite.nn.functional.scaled_dot_product_attention(*nl, is_causal=causal), nl, ng),
+                _fwd_bwd(lambda: torch.nn.functional.scaled_dot_product_attention(*th, is_causal=causal), th, tg))
+    return Case(f"scaled_dot_product_attention {'causal' if causal else 'no mask'} fwd+bwd (8,8,1024,64)",
+                build, bar=1.0, repeat=3)
+
+
 def pool_case(op, shape, *args):
     """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
     def build(device):
@@ -335,7 +360,10 @@ CASES = [
     row_norm_case("group_norm", (8, 64, 56, 56), 32),
     instance_norm_case((8, 64, 56, 56)),
     Case("kl_div batchmean fwd+bwd (1024,4096)", kl_div_case, bar=1.0),
+    Case("multi_margin_loss fwd+bwd (1024,1000)", multi_margin_case),
     Case("ctc_loss fwd+bwd T=200 N=16 C=30 S=50", ctc_case, bar=1.0),
+    sdpa_case(causal=True),
+    sdpa_case(causal=False),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).

@@ -20,21 +20,40 @@ from ._loops import SERIAL_WORK
 # ---------------------------------------------------------------- multi_margin_loss
 
 @njit(inline="always")
-def _multi_margin_row(x, target, weight, loss, C, p, margin, has_weight, n):
-    base = n * C
-    y = target[n]
-    xy = x[base + y]
+def _hinge_sum(row, shift, p):
+    """sum over the row of max(0, shift + row[d])^p; a branch-free loop that vectorises."""
     total = 0.0
-    for d in range(C):
-        z = margin - xy + x[base + d]
-        if d != y and z > 0:
-            total += z if p == 1 else z * z
+    if p == 1:
+        for d in range(row.size):
+            z = shift + row[d]
+            total += z if z > 0 else 0.0
+    else:
+        for d in range(row.size):
+            z = shift + row[d]
+            total += z * z if z > 0 else 0.0
+    return total
+
+
+@njit(inline="always")
+def _hinge(z, p):
+    return 0.0 if z <= 0 else (z if p == 1 else z * z)
+
+
+@njit(inline="always")
+def _multi_margin_row(x, target, weight, loss, C, p, margin, has_weight, n):
+    # slices keep every index provably in bounds; the target's own term is summed with the
+    # others and taken out after, so the loop over classes has no branch on d
+    row = x[n * C:(n + 1) * C]
+    y = target[n]
+    shift = margin - row[y]
+    total = _hinge_sum(row, shift, p) - _hinge(shift + row[y], p)
     if has_weight:
         total *= weight[y]
     loss[n] = total / C
 
 
-@njit(parallel=True, cache=True)
+# reassoc: the per-row sums split into vector lanes (no assumption about NaN or inf)
+@njit(parallel=True, cache=True, fastmath={"reassoc"})
 def multi_margin_fwd_cpu(x, target, weight, loss, C, p, margin, has_weight):
     if x.size <= SERIAL_WORK:
         for n in range(loss.size):
@@ -62,24 +81,23 @@ def multi_margin_fwd_cuda(x, target, weight, loss, C, p, margin, has_weight):
 
 @njit(inline="always")
 def _multi_margin_bwd_row(x, target, weight, g, g_step, gx, C, p, margin, has_weight, n):
-    base = n * C
+    row, grow = x[n * C:(n + 1) * C], gx[n * C:(n + 1) * C]
     y = target[n]
-    xy = x[base + y]
+    shift = margin - row[y]
     gn = g[n * g_step] / C
     if has_weight:
         gn *= weight[y]
+    slope = gn if p == 1 else 2 * gn      # d max(0, z)^p / dz = slope * z^(p - 1)
     to_target = 0.0
     for d in range(C):
-        z = margin - xy + x[base + d]
-        gd = 0.0
-        if d != y and z > 0:
-            gd = gn if p == 1 else 2 * z * gn
-        gx[base + d] = gd
+        z = shift + row[d]
+        gd = (slope if p == 1 else slope * z) if z > 0 else 0.0
+        grow[d] = gd
         to_target += gd
-    gx[base + y] = -to_target      # the target's own slot got 0 in the loop
+    grow[y] = -(to_target - grow[y])      # every other class's gradient, with the opposite sign
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath={"reassoc"})
 def multi_margin_bwd_cpu(x, target, weight, g, g_step, gx, C, p, margin, has_weight):
     if x.size <= SERIAL_WORK:
         for n in range(target.size):
@@ -116,29 +134,33 @@ multi_margin_bwd = KernelPair(multi_margin_bwd_cpu, multi_margin_bwd_cuda)
 # ---------------------------------------------------------------- multilabel_margin_loss
 
 @njit(inline="always")
+def _mark_targets(labels, marks):
+    """marks[c] = 1 for the labels before the first negative one, else 0; returns their count."""
+    for c in range(marks.size):
+        marks[c] = 0
+    count = labels.size
+    for j in range(labels.size):
+        if labels[j] < 0:
+            count = j
+            break
+        marks[labels[j]] = 1
+    return count
+
+
+@njit(inline="always")
 def _multilabel_row(x, target, is_target, loss, C, n):
-    base = n * C
-    for c in range(C):
-        is_target[base + c] = 0
-    for j in range(C):
-        label = target[base + j]
-        if label < 0:
-            break
-        is_target[base + label] = 1
+    # row slices keep the indices provably in bounds; the loop over c is branch-free
+    row, labels, marks = x[n * C:(n + 1) * C], target[n * C:(n + 1) * C], is_target[n * C:(n + 1) * C]
     total = 0.0
-    for j in range(C):
-        label = target[base + j]
-        if label < 0:
-            break
-        xj = x[base + label]
+    for j in range(_mark_targets(labels, marks)):
+        shift = 1 - row[labels[j]]
         for c in range(C):
-            z = 1 - xj + x[base + c]
-            if is_target[base + c] == 0 and z > 0:
-                total += z
+            z = shift + row[c]
+            total += z if (z > 0) & (marks[c] == 0) else 0.0
     loss[n] = total / C
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath={"reassoc"})
 def multilabel_margin_fwd_cpu(x, target, is_target, loss, C):
     if x.size <= SERIAL_WORK:
         for n in range(loss.size):
@@ -174,23 +196,25 @@ def multilabel_margin_fwd_cuda(x, target, is_target, loss, C):
 
 @njit(inline="always")
 def _multilabel_bwd_row(x, target, is_target, g, g_step, gx, C, n):
-    base = n * C
+    row, labels, marks = x[n * C:(n + 1) * C], target[n * C:(n + 1) * C], is_target[n * C:(n + 1) * C]
+    grow = gx[n * C:(n + 1) * C]
     gn = g[n * g_step] / C
     for c in range(C):
-        gx[base + c] = 0
+        grow[c] = 0
     for j in range(C):
-        label = target[base + j]
+        label = labels[j]
         if label < 0:
             break
-        xj = x[base + label]
+        shift = 1 - row[label]
+        active = 0.0
         for c in range(C):
-            z = 1 - xj + x[base + c]
-            if is_target[base + c] == 0 and z > 0:
-                gx[base + label] -= gn
-                gx[base + c] += gn
+            on = (shift + row[c] > 0) & (marks[c] == 0)
+            grow[c] += gn if on else 0.0
+            active += 1.0 if on else 0.0
+        grow[label] -= gn * active      # the target loses what each active non-target gains
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath={"reassoc"})
 def multilabel_margin_bwd_cpu(x, target, is_target, g, g_step, gx, C):
     if x.size <= SERIAL_WORK:
         for n in range(gx.size // max(C, 1)):
