@@ -275,20 +275,6 @@ def multi_margin_case(device):
             _fwd_bwd(lambda: torch.nn.functional.multi_margin_loss(tx, tt), [tx], None))
 
 
-def sdpa_case(causal):
-    """scaled_dot_product_attention fwd+bwd, q = k = v shape (8, 8, 1024, 64), gradients of all three."""
-    def build(device):
-        import nnlite
-        import torch
-        nl, th = _inputs(device, *[(8, 8, 1024, 64)] * 3, requires_grad=True)
-        g = np.random.default_rng(5).standard_normal((8, 8, 1024, 64)).astype(np.float32)
-        ng, tg = nnlite.tensor(g, device=device), torch.tensor(g, device=device)
-        return (_fwd_bwd(lambda: nnlite.nn.functional.scaled_dot_product_attention(*nl, is_causal=causal), nl, ng),
-                _fwd_bwd(lambda: torch.nn.functional.scaled_dot_product_attention(*th, is_causal=causal), th, tg))
-    return Case(f"scaled_dot_product_attention {'causal' if causal else 'no mask'} fwd+bwd (8,8,1024,64)",
-                build, bar=1.0, repeat=3)
-
-
 def pool_case(op, shape, *args):
     """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
     def build(device):
@@ -362,8 +348,6 @@ CASES = [
     Case("kl_div batchmean fwd+bwd (1024,4096)", kl_div_case, bar=1.0),
     Case("multi_margin_loss fwd+bwd (1024,1000)", multi_margin_case),
     Case("ctc_loss fwd+bwd T=200 N=16 C=30 S=50", ctc_case, bar=1.0),
-    sdpa_case(causal=True),
-    sdpa_case(causal=False),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).
