@@ -18,7 +18,7 @@ from . import shape as S
 from . import unary as U
 from ._arrays import contiguous_array
 from ._util import check_same_device, check_tensor, empty_array, flat, wrap
-from .activation import check_floating_input, softplus, type_name
+from .activation import check_floating_input, type_name
 from .binary import minimum, where
 from .creation import zeros_like
 from .distance import pairwise_distance
@@ -215,7 +215,8 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     _check_inputs(op, ("input", input), ("target", target))
     check_floating_input(op, input)
     _constant(op, "target", target)
-    return _reduce(softplus(-(input * target)), reduction)
+    # ATen's form, log1p(exp(z)), not softplus: it overflows to inf where torch's does
+    return _reduce(U.log1p(U.exp(-(input * target))), reduction)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):

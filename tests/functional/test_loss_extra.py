@@ -247,6 +247,11 @@ def test_hinge_embedding_broadcasts_and_other_target_values(torch):
     _compare(torch, "hinge_embedding_loss", [x, np.array([1.0, -1.0, 0.5], np.float32)], dict(reduction="none"))
 
 
+def test_soft_margin_loss_at_extreme_margins(torch):
+    x = np.array([-100.0, -30.0, 0.0, 30.0, 100.0], np.float32)
+    _compare(torch, "soft_margin_loss", [x, np.ones(5, np.float32)], dict(reduction="none"))
+
+
 def test_non_contiguous_inputs(torch):
     """Transposed views (strided) in, values and gradients as torch's."""
     multilabels = np.array([[0, 3, -1, 1, 2], [2, 2, 1, -1, 0], [-1, 3, 3, 3, 1], [4, 0, -1, 0, 0]])
