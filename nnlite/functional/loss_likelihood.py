@@ -62,7 +62,7 @@ class KlDiv(Function):
             if xa.size:
                 K.kl_div_fwd(xa, ta, flat(out), log_target)
             return wrap(out, dev)
-        partial = empty_array((K.chunk_count(xa.size),), dtype, dev)
+        partial = empty_array((K.partial_count(xa.size, dev.type == "cuda"),), dtype, dev)
         if partial.size:
             K.kl_div_sum(xa, ta, partial, log_target)
         total = wrap(R.sum_array(partial, (0,), dtype, dev), dev)

@@ -5,9 +5,8 @@ Per element, with log_target false (torch's xlogy form, so t = 0 gives 0 and t <
 and with log_target true
     loss = exp(t) * (t - x),              d/dx = -exp(t),     d/dt = exp(t) * (t - x + 1).
 
-The reduced forward never materialises the element-wise loss: each chunk of CHUNK
-elements writes one partial sum (accumulated in float64), and the functional layer
-adds the few partials. The backward writes the input gradient from the target alone
+The reduced forward never materialises the element-wise loss: it writes partial sums
+(accumulated in float64; see partial_count) and the functional layer adds them. The backward writes the input gradient from the target alone
 (no log), and the target gradient only when it is asked for.
 All arrays are flat and of one size; `g` is the output gradient per element
 (g_step 1) or one value for all (g_step 0), already divided by the reduction's count.
@@ -24,11 +23,13 @@ from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
 from .fastmath import _int_bits_as_float32, fexp, like
 
-CHUNK = 1 << 14          # elements per partial sum of the reduced forward
+CHUNK = 1 << 14          # CPU: elements per partial sum of the reduced forward (one contiguous run)
+CUDA_PARTIALS = 1 << 15  # CUDA: partial sums, partial c adding elements c, c + P, ... (coalesced reads)
 
 
-def chunk_count(n):
-    return (n + CHUNK - 1) // CHUNK
+def partial_count(n, on_cuda):
+    """The number of partial sums kl_div_sum writes for n elements."""
+    return min(n, CUDA_PARTIALS) if on_cuda else (n + CHUNK - 1) // CHUNK
 
 
 # ---------------------------------------------------------------- t * log(t), vectorisable
@@ -151,8 +152,11 @@ def _kl_chunk_sum(x, t, lo, hi, log_target):
 # serial chain and the loop ran 10x slower. It assumes nothing about NaN or inf.
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
 def kl_div_sum_cpu(x, t, partial, log_target):
-    """partial[c] = the sum of the losses of chunk c."""
+    """partial[c] = the sum of the losses of chunk c (elements c * CHUNK to (c + 1) * CHUNK)."""
     n = x.size
+    if partial.size == 1:  # tiny: no parallel launch
+        partial[0] = _kl_chunk_sum(x, t, 0, n, log_target)
+        return
     for c in prange(partial.size):
         lo = c * CHUNK
         partial[c] = _kl_chunk_sum(x, t, lo, min(lo + CHUNK, n), log_target)
@@ -160,10 +164,10 @@ def kl_div_sum_cpu(x, t, partial, log_target):
 
 @cuda.jit(cache=True)
 def kl_div_sum_cuda(x, t, partial, log_target):
-    n = x.size
+    # partial c adds elements c, c + P, c + 2P, ...: neighbouring threads read neighbouring elements
     for c in range(cuda.grid(1), partial.size, cuda.gridsize(1)):
         acc = 0.0
-        for i in range(c * CHUNK, min(c * CHUNK + CHUNK, n)):
+        for i in range(c, x.size, partial.size):
             ti = t[i]
             if log_target:
                 acc += math.exp(ti) * (ti - x[i])
@@ -187,7 +191,10 @@ def kl_div_bwd_cpu(x, t, g, g_step, gx, gt, need_target, log_target):
     else:
         for i in prange(n):
             gx[i] = _kl_grad_input(t[i], g[i * g_step], log_target)
-    if need_target:
+    if need_target and n <= SERIAL_WORK:
+        for i in range(n):
+            gt[i] = _kl_grad_target(x[i], t[i], log_target) * g[i * g_step]
+    elif need_target:
         for i in prange(n):
             gt[i] = _kl_grad_target(x[i], t[i], log_target) * g[i * g_step]
 
