@@ -314,6 +314,29 @@ def instance_norm_case(shape, bar=1.0):
     return Case(f"instance_norm fwd+bwd {shape}", build, bar=bar, repeat=5)
 
 
+def embedding_bag_case(device):
+    """mode sum, 1-D input + offsets: 4096 bags of 20 indices into a (100000, 128) weight."""
+    import nnlite
+    import torch
+    (w,), (tw,) = _inputs(device, (100000, 128), requires_grad=True)
+    idx = np.random.default_rng(1).integers(0, 100000, 4096 * 20)
+    offsets = np.arange(4096) * 20
+    i, o = nnlite.tensor(idx, device=device), nnlite.tensor(offsets, device=device)
+    ti, to = torch.tensor(idx, device=device), torch.tensor(offsets, device=device)
+    g, tg = nnlite.ones((4096, 128), device=device), torch.ones((4096, 128), device=device)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.embedding_bag(i, w, o, mode="sum"), [w], g),
+            _fwd_bwd(lambda: torch.nn.functional.embedding_bag(ti, tw, to, mode="sum"), [tw], tg))
+
+
+def cosine_similarity_case(device):
+    import nnlite
+    import torch
+    (a, b), (ta, tb) = _inputs(device, (4096, 512), (4096, 512), requires_grad=True)
+    g, tg = nnlite.ones((4096,), device=device), torch.ones((4096,), device=device)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.cosine_similarity(a, b, dim=1), [a, b], g),
+            _fwd_bwd(lambda: torch.nn.functional.cosine_similarity(ta, tb, dim=1), [ta, tb], tg))
+
+
 CASES = [
     conv_case(8, 64, 56, 64, 1),
     conv_case(8, 256, 14, 256, 1),
@@ -348,6 +371,8 @@ CASES = [
     Case("kl_div batchmean fwd+bwd (1024,4096)", kl_div_case, bar=1.0),
     Case("multi_margin_loss fwd+bwd (1024,1000)", multi_margin_case),
     Case("ctc_loss fwd+bwd T=200 N=16 C=30 S=50", ctc_case, bar=1.0),
+    Case("embedding_bag sum fwd+bwd (100000,128) 4096 bags x 20", embedding_bag_case, bar=1.0, repeat=5),
+    Case("cosine_similarity fwd+bwd (4096,512) dim=1", cosine_similarity_case, bar=1.0),
 ]
 
 # On a GPU: sizes that fill an H200, the bars of the CUDA issue (ratio to torch CUDA).
