@@ -5,7 +5,7 @@ batch_norm normalises each channel of (N, C, *) over the batch and spatial
 dims (training: batch statistics, with the running stats updated in place;
 eval: the running stats). layer_norm and group_norm normalise rows: the last
 dims of each sample, or each group of channels of each sample; both run on
-the row-norm kernels of `kernels/normalization.py`, and so does instance_norm
+the row-norm kernels of `kernels/row_norm.py`, and so does instance_norm
 (a group per channel; `kernels/instance_norm.py` folds its running stats).
 local_response_norm and rms_norm have kernel files of their own; normalize
 is norm, clamp_min and div.
@@ -24,6 +24,7 @@ from .activation import check_floating_input
 from ._arrays import contiguous_array, copy_array_into, is_contiguous_array
 
 K = kernels("normalization")
+KN = kernels("row_norm")
 KI = kernels("instance_norm")
 KL = kernels("local_response_norm")
 KR = kernels("rms_norm")
@@ -135,7 +136,7 @@ class RowNorm(Function):
         y = empty_array(a.shape, dtype, dev)
         mean, rstd = empty_array((rows,), dtype, dev), empty_array((rows,), dtype, dev)
         if a.size:
-            K.row_norm(flat(a), _vector(weight, 1, W, dtype, dev), _vector(bias, 0, W, dtype, dev), flat(y),
+            KN.row_norm(flat(a), _vector(weight, 1, W, dtype, dev), _vector(bias, 0, W, dtype, dev), flat(y),
                        mean, rstd, rows, D, groups, channel_size, float(eps))
         ctx.save_for_backward(x, weight)
         ctx.stats = (mean, rstd, rows, D, groups, channel_size, weight_shape)
@@ -152,21 +153,19 @@ class RowNorm(Function):
         ga = flat(contiguous_array(g._array))
         w = _vector(weight, 1, W, dtype, dev)
         gx = empty_array(x._array.shape, dtype, dev) if need_x else None
-        gw, gb = empty_array((W,), dtype, dev), empty_array((W,), dtype, dev)
-        if groups == 1 and channel_size == 1:  # layer_norm: one fused pass for all three gradients
-            scratch = None  # partial sums of the CPU kernel; the CUDA one needs none
-            if dev.type == "cpu":
-                scratch = empty_array((K.layer_norm_scratch_size(rows, D),), _dt.float64, CPU)
-            if a.size:
-                K.layer_norm_bwd(ga, a, w, mean, rstd, flat(gx) if need_x else ga, gw, gb, rows, D, scratch,
-                                 need_x)
-            else:
-                gw, gb = _zeros(W, dtype, dev), _zeros(W, dtype, dev)
-        else:
-            if need_x and a.size:
-                K.row_norm_bwd(ga, a, w, mean, rstd, flat(gx), rows, D, groups, channel_size)
-            if need_w or need_b:
-                K.affine_grad(ga, a, mean, rstd, gw, gb, rows // groups, W, groups, channel_size)
+        if not a.size:
+            gw, gb = _zeros(W, dtype, dev), _zeros(W, dtype, dev)
+        elif groups == 1 and channel_size == 1:  # layer_norm
+            gw, gb = empty_array((W,), dtype, dev), empty_array((W,), dtype, dev)
+            scratch = empty_array((KN.layer_norm_scratch_size(rows, D),), _dt.float64, CPU) \
+                if dev.type == "cpu" else None  # the CPU kernel's partial sums
+            KN.layer_norm_bwd(ga, a, w, mean, rstd, flat(gx) if need_x else ga, gw, gb, rows, D, scratch, need_x)
+        else:  # group_norm: rows are (sample, group); W channels of channel_size elements
+            gw, gb = empty_array((W,), dtype, dev), empty_array((W,), dtype, dev)
+            N = rows // groups
+            sums = empty_array((2 * N * W,), _dt.float64, CPU) if dev.type == "cpu" else None
+            KN.group_norm_bwd(ga, a, w, mean, rstd, flat(gx) if need_x else ga, gw, gb, N, W, groups,
+                              channel_size, sums, need_x)
         return (wrap(gx, dev) if need_x else None, wrap(gw.reshape(weight_shape), dev) if need_w else None,
                 wrap(gb.reshape(weight_shape), dev) if need_b else None, None, None, None, None)
 

@@ -1,7 +1,7 @@
 """instance_norm's running statistics.
 
 instance_norm normalises on the group_norm row kernels (one group per
-channel, kernels/normalization.py). What it adds is the in-place update of
+channel, kernels/row_norm.py). What it adds is the in-place update of
 running_mean / running_var from the per-instance statistics: the mean over
 the batch of each instance's mean and of its unbiased variance, as torch.
 The row kernels keep mean and rstd = 1 / sqrt(var + eps) per (n, c), so the
