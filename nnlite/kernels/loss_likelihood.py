@@ -6,8 +6,9 @@ and with log_target true
     loss = exp(t) * (t - x),              d/dx = -exp(t),     d/dt = exp(t) * (t - x + 1).
 
 The reduced forward never materialises the element-wise loss: it writes partial sums
-(accumulated in float64; see partial_count) and the functional layer adds them. The backward writes the input gradient from the target alone
-(no log), and the target gradient only when it is asked for.
+(accumulated in float64; see partial_count) and the functional layer adds them. The
+backward writes the input gradient from the target alone (no log), and the target
+gradient only when it is asked for.
 All arrays are flat and of one size; `g` is the output gradient per element
 (g_step 1) or one value for all (g_step 0), already divided by the reduction's count.
 """
