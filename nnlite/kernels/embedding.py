@@ -240,7 +240,7 @@ def embedding_bag_fwd_cuda(idx, offsets, weight, psw, out, bag_size, argmax, mod
     for e in range(cuda.grid(1), B * D, cuda.gridsize(1)):
         b = e // D
         d = e - b * D
-        acc = out.dtype.type(0)
+        acc = 0.0   # a float64 accumulator, stored in out's type at the end
         best = -1
         count = 0
         for j in range(offsets[b], offsets[b + 1]):
