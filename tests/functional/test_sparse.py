@@ -343,3 +343,11 @@ def test_one_hot_errors(values, num_classes, message):
 def test_one_hot_needs_int64():
     with pytest.raises(RuntimeError, match="one_hot.*LongTensor.*Int"):
         F.one_hot(nnlite.tensor([1], dtype=nnlite.int32))
+
+
+def test_mixed_devices_are_an_error(cuda_device):
+    w = nnlite.tensor(randn(5, 3), device=cuda_device)
+    with pytest.raises(RuntimeError, match="embedding: Expected all tensors to be on the same device.*cpu"):
+        F.embedding(nnlite.tensor([1]), w)
+    with pytest.raises(RuntimeError, match="embedding_bag: Expected all tensors to be on the same device"):
+        F.embedding_bag(nnlite.tensor([[1]]), w)
