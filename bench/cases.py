@@ -275,6 +275,32 @@ def multi_margin_case(device):
             _fwd_bwd(lambda: torch.nn.functional.multi_margin_loss(tx, tt), [tx], None))
 
 
+def sdpa_case(causal):
+    """scaled_dot_product_attention fwd+bwd, q = k = v shape (8, 8, 1024, 64), gradients of all three."""
+    def build(device):
+        import nnlite
+        import torch
+        nl, th = _inputs(device, *[(8, 8, 1024, 64)] * 3, requires_grad=True)
+        g = np.random.default_rng(5).standard_normal((8, 8, 1024, 64)).astype(np.float32)
+        ng, tg = nnlite.tensor(g, device=device), torch.tensor(g, device=device)
+        return (_fwd_bwd(lambda: nnlite.nn.functional.scaled_dot_product_attention(*nl, is_causal=causal), nl, ng),
+                _fwd_bwd(lambda: torch.nn.functional.scaled_dot_product_attention(*th, is_causal=causal), th, tg))
+    return Case(f"scaled_dot_product_attention {'causal' if causal else 'no mask'} fwd+bwd (8,8,1024,64)",
+                build, bar=1.0, repeat=3)
+
+
+def prelu_case(device):
+    """prelu with one slope per channel, fwd+bwd (8,64,56,56): gradients of the input and the weight."""
+    import nnlite
+    import torch
+    (x,), (tx,) = _inputs(device, (8, 64, 56, 56), requires_grad=True)
+    w = nnlite.full((64,), 0.25, device=device, requires_grad=True)
+    tw = torch.full((64,), 0.25, device=device, requires_grad=True)
+    g, tg = nnlite.ones(8, 64, 56, 56, device=device), torch.ones(8, 64, 56, 56, device=device)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.prelu(x, w), [x, w], g),
+            _fwd_bwd(lambda: torch.nn.functional.prelu(tx, tw), [tx, tw], tg))
+
+
 def pool_case(op, shape, *args):
     """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
     def build(device):
@@ -371,6 +397,8 @@ CASES = [
     Case("kl_div batchmean fwd+bwd (1024,4096)", kl_div_case, bar=1.0),
     Case("multi_margin_loss fwd+bwd (1024,1000)", multi_margin_case),
     Case("ctc_loss fwd+bwd T=200 N=16 C=30 S=50", ctc_case, bar=1.0),
+    sdpa_case(causal=True),
+    sdpa_case(causal=False),
     Case("embedding_bag sum fwd+bwd (100000,128) 4096 bags x 20", embedding_bag_case, bar=1.0, repeat=5),
     Case("cosine_similarity fwd+bwd (4096,512) dim=1", cosine_similarity_case, bar=1.0),
 ]

@@ -61,7 +61,7 @@ def key_groups(q_shape, k_shape, block_k=BLOCK_K):
     """How many key-block groups the CPU backward splits each key head into (1 with enough heads)."""
     parts = 2 * get_num_threads()
     nkb = max(1, -(-k_shape[1] // block_k))
-    return max(1, min(nkb, -(-parts // k_shape[0])))
+    return max(1, min(nkb, -(-parts // max(1, k_shape[0]))))
 
 
 def sdpa_bwd(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, delta, scale, causal, has_mask,
