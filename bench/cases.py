@@ -301,6 +301,18 @@ def prelu_case(device):
             _fwd_bwd(lambda: torch.nn.functional.prelu(tx, tw), [tx, tw], tg))
 
 
+def prelu_case(device):
+    """prelu with one slope per channel, fwd+bwd (8,64,56,56): gradients of the input and the weight."""
+    import nnlite
+    import torch
+    (x,), (tx,) = _inputs(device, (8, 64, 56, 56), requires_grad=True)
+    w = nnlite.full((64,), 0.25, device=device, requires_grad=True)
+    tw = torch.full((64,), 0.25, device=device, requires_grad=True)
+    g, tg = nnlite.ones(8, 64, 56, 56, device=device), torch.ones(8, 64, 56, 56, device=device)
+    return (_fwd_bwd(lambda: nnlite.nn.functional.prelu(x, w), [x, w], g),
+            _fwd_bwd(lambda: torch.nn.functional.prelu(tx, tw), [tx, tw], tg))
+
+
 def pool_case(op, shape, *args):
     """F.<op>(x, *args) fwd+bwd, with a ones gradient of the output's shape."""
     def build(device):
@@ -370,6 +382,8 @@ CASES = [
     matmul_case(256, 1024, 1024, bar=1.2),
     _unary("relu 16M floats", "relu", (16 << 20,), bar=1.2),
     _unary("gelu 16M floats", "gelu", (16 << 20,), bar=1.0),
+    _unary("logsigmoid 16M floats", "logsigmoid", (16 << 20,)),
+    Case("prelu per-channel fwd+bwd (8,64,56,56)", prelu_case, repeat=5),
     add_case(16 << 20, bar=1.2),
     _unary("log_softmax (1024,4096) dim=1", "log_softmax", (1024, 4096), bar=1.2, dim=1),
     batch_norm_case(backward=False),

@@ -19,7 +19,7 @@ from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
 from .activation import _map, _map_grad
-from .fastmath import fexp, ftanh, like
+from .fastmath import fexp, flog1p, ftanh, like
 from .random import bits_cpu, bits_dev, unit_cpu, unit_dev
 
 
@@ -39,7 +39,7 @@ def _threshold_bwd(g, v, threshold, value, c):
 def _logsigmoid(v, a, b, c):
     # min(v, 0) - log1p(exp(-|v|)): exp never overflows, so large |v| stay finite and exact
     low = v if v < 0 else like(v, 0)
-    return low - math.log1p(fexp(-abs(v)))
+    return low - flog1p(fexp(-abs(v)))
 
 
 @njit(inline="always")

@@ -186,3 +186,52 @@ def _ferf_overload(x):
         res = small if ax < _f(_ERF_SPLIT) else big
         return x if x != x else res
     return erf_float32
+
+
+@intrinsic
+def _float32_bits_as_int(typingctx, x):
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return sig, codegen
+
+
+def flog1p(x):
+    """log(1 + x); compiled by the overload below (float32: vectorisable, float64: math.log1p)."""
+    return math.log1p(x)
+
+
+_SQRT_HALF_BITS = 0x3F3504F3     # float32 bits of sqrt(1/2)
+
+
+@overload(flog1p)
+def _flog1p_overload(x):
+    if x != types.float32:
+        return lambda x: math.log1p(x)
+
+    def log1p_float32(x):
+        # u = 1 + x = 2**e * m with m in [sqrt(1/2), sqrt(2)), split from u's bits (no libm call);
+        # log(m) = f - f*f/2 + f**3 * P(f), f = m - 1, with Cephes logf's polynomial; the rounding
+        # error of 1 + x is added back as (x - (u - 1)) / u, which keeps tiny x exact.
+        u = _f(1.0) + x
+        ix = _float32_bits_as_int(u) - np.int32(_SQRT_HALF_BITS)
+        e = ix >> np.int32(23)
+        m = _int_bits_as_float32((ix & np.int32(0x007FFFFF)) + np.int32(_SQRT_HALF_BITS))
+        f = m - _f(1.0)
+        fe = _f(e)
+        c = (x - (u - _f(1.0))) / (u if u != 0 else _f(1.0))   # u = 0 (x = -1) is selected away below
+        p = _f(7.0376836292e-2)
+        p = p * f + _f(-1.1514610310e-1)
+        p = p * f + _f(1.1676998740e-1)
+        p = p * f + _f(-1.2420140846e-1)
+        p = p * f + _f(1.4249322787e-1)
+        p = p * f + _f(-1.6668057665e-1)
+        p = p * f + _f(2.0000714765e-1)
+        p = p * f + _f(-2.4999993993e-1)
+        p = p * f + _f(3.3333331174e-1)
+        z = f * f
+        r = f * z * p + fe * _f(-2.12194440e-4) + c - _f(0.5) * z + f + fe * _f(0.693359375)
+        r = r if u > 0 else (_f(-np.inf) if u == 0 else _f(np.nan))
+        return x if x != x or x == _f(np.inf) or x == 0 else r   # NaN, inf and +-0 pass through
+    return log1p_float32

@@ -49,6 +49,29 @@ def test_ferf_keeps_float64_exact():
         assert one(v) == math.erf(v)
 
 
+def test_flog1p_is_log1p_to_float32_rounding():
+    # the logarithm behind the CPU logsigmoid: any float32, tiny and huge arguments, the specials
+    from numba import njit
+    from nnlite.kernels.fastmath import flog1p
+
+    @njit
+    def run(x, y):
+        for i in range(x.size):
+            y[i] = flog1p(x[i])
+    x = np.concatenate([np.linspace(-0.999999, 2, 400001), np.geomspace(1e-30, 1e30, 100001),
+                        -np.geomspace(1e-30, 0.99999, 100001)]).astype(np.float32)
+    got = np.empty_like(x)
+    run(x, got)
+    want = np.log1p(x.astype(np.float64))
+    ulps = np.abs(got - want) / np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    assert ulps.max() <= 1.0, f"max error {ulps.max():.2f} ulp at x = {x[ulps.argmax()]}"
+    special = np.array([-1, -2, np.inf, -np.inf, np.nan, 0.0, -0.0], np.float32)
+    out = np.empty_like(special)
+    run(special, out)
+    assert out[0] == -np.inf and np.isnan(out[1]) and out[2] == np.inf and np.isnan(out[3:5]).all()
+    assert out[5] == 0 and np.signbit(out[6])
+
+
 # ------------------------------------------------------------------ pointwise ops vs torch
 
 import warnings  # noqa: E402
