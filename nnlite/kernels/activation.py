@@ -19,7 +19,7 @@ from numba import njit, prange
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
-from .fastmath import ferf, fexp, ftanh, like
+from .fastmath import ferf, fexp, flog1p, ftanh, like
 
 
 SQRT1_2 = 0.7071067811865476           # 1/sqrt(2)
@@ -136,7 +136,7 @@ def _hardtanh_bwd(g, v, lo, hi, c):
 
 @njit(inline="always")
 def _softplus(v, beta, threshold, c):
-    return v if v * beta > threshold else math.log1p(fexp(v * beta)) / beta
+    return v if v * beta > threshold else flog1p(fexp(v * beta)) / beta
 
 
 @njit(inline="always")
@@ -176,13 +176,13 @@ def _hardswish_bwd(g, v, a, b, c):
 
 @njit(inline="always")
 def _mish(v, a, b, c):
-    return v * ftanh(math.log1p(fexp(v)))
+    return v * ftanh(flog1p(fexp(v)))
 
 
 @njit(inline="always")
 def _mish_bwd(g, v, a, b, c):
     s = like(v, 1) / (like(v, 1) + fexp(-v))
-    t = ftanh(math.log1p(fexp(v)))
+    t = ftanh(flog1p(fexp(v)))
     return g * (t + v * s * (like(v, 1) - t * t))
 
 
