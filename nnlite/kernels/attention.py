@@ -41,13 +41,11 @@ def sdpa_fwd(q, k, v, mask, mask_index, out, lse, scale, causal, has_mask, seed,
     dtype = q.dtype.type
     if type(q) is np.ndarray:
         _check_blas(q.dtype)
-        ev = v.shape[2]
         parts = _cpu_parts(q.shape[0] * -(-q.shape[1] // block_q))
         sbuf = host_empty((parts, block_q, block_k), q.dtype)
-        pvbuf = host_empty((parts, block_q * ev), q.dtype)
-        stats = host_empty((parts, 3, block_q), q.dtype)
+        stats = host_empty((parts, 2, block_q), q.dtype)
         with _blas_lock, _blas_single_thread():
-            _cpu.sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, pvbuf, stats, dtype(scale), causal,
+            _cpu.sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, stats, dtype(scale), causal,
                               has_mask, seed, offset, dtype(p_drop), dtype(keep_scale), block_q, block_k)
         return
     kernel = _cuda.sdpa_fwd_f64_cuda if q.dtype == np.float64 else _cuda.sdpa_fwd_f32_cuda
@@ -71,15 +69,13 @@ def sdpa_bwd(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, 
     dtype = q.dtype.type
     if type(q) is np.ndarray:
         _check_blas(q.dtype)
-        E, ev = q.shape[2], v.shape[2]
         parts = _cpu_parts(k.shape[0] * dq_part.shape[0])
         sbuf = host_empty((parts, block_q, block_k), q.dtype)
         dpbuf = host_empty((parts, block_q, block_k), q.dtype)
-        tbuf = host_empty((parts, max(block_q, block_k) * max(E, ev)), q.dtype)
         row_delta = host_empty((parts, block_q), q.dtype)
         with _blas_lock, _blas_single_thread():
             _cpu.sdpa_bwd_cpu(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf,
-                              tbuf, row_delta, dtype(scale), causal, has_mask, want_dmask, seed, offset,
+                              row_delta, dtype(scale), causal, has_mask, want_dmask, seed, offset,
                               dtype(p_drop), dtype(keep_scale), block_q, block_k)
         return
     f64 = q.dtype == np.float64

@@ -27,41 +27,74 @@ Dropout: element (bh, i, j) is kept when unit(hash(seed, offset + (bh L + i) S +
 """
 import math
 
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .attention_common import keep_factor_cpu
 from .fastmath import fexp_nonpos, like
-from .matmul import _cblas_gemm
+from .matmul import _CBLAS_NO_TRANS, _CBLAS_ROW_MAJOR, _cblas_gemm
+from .softmax import row_dot, row_sum
+
+
+@intrinsic
+def _gemm_acc(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
+    """c += a @ b: matmul's _cblas_gemm with beta = 1, so tiles accumulate without an add pass."""
+    sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        single = signature.args[9].dtype == types.float32
+        real = ir.FloatType() if single else ir.DoubleType()
+        ptr = real.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
+                                               real, ptr, i64])
+        gemm = cgutils.get_or_insert_function(builder.module, fnty,
+                                              "nnlite_cblas_sgemm" if single else "nnlite_cblas_dgemm")
+        size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 6, 8, 10)}
+        trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
+        data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (5, 7, 9)]
+        builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], real(1.0), data[0],
+                            size[6], data[1], size[8], real(1.0), data[2], size[10]])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@njit(cache=True, fastmath={"nnan", "nsz", "reassoc"})
+def _block_max(row, start):
+    """max(row) from `start` (-inf for an empty row); fast-math lets LLVM vectorise the max.
+    A NaN score still reaches the output: exp(NaN - max) is NaN whatever max is."""
+    m = start
+    for c in range(row.size):
+        m = row[c] if row[c] > m else m
+    return m
 
 
 @njit(inline="always")
-def _scores_row(row, bn, mask, mi, i, j0, scale, causal, has_mask, neg_inf):
-    """row[:bn] = row * scale (+ mask) with keys past the causal diagonal at -inf; returns the row max."""
-    mx = neg_inf
-    for c in range(bn):
-        x = row[c] * scale
-        if has_mask:
-            x += mask[mi, i, j0 + c]
-        if causal and j0 + c > i:
-            x = neg_inf
-        row[c] = x
-        mx = max(mx, x)
-    return mx
+def _scores_row(row, mask, mi, i, j0, scale, causal, has_mask, neg_inf):
+    """row = row * scale (+ mask), keys past the causal diagonal at -inf: branch-free loops."""
+    for c in range(row.size):
+        row[c] *= scale
+    if has_mask:
+        mrow = mask[mi, i, j0:j0 + row.size]
+        for c in range(row.size):
+            row[c] += mrow[c]
+    if causal:
+        for c in range(max(0, i - j0 + 1), row.size):
+            row[c] = neg_inf
 
 
 @njit(inline="always")
-def _online_softmax_row(row, bn, m_old, mx):
-    """row[:bn] = exp(row - m_new); returns (sum of the exponentials, rescale factor of the old sums)."""
-    m_new = max(m_old, mx)
+def _online_softmax_row(row, m_old):
+    """row = exp(row - m_new); returns (sum of the exponentials, rescale factor of the old sums, m_new)."""
+    m_new = _block_max(row, m_old)
     # a row masked so far has m_new = -inf: shift by 0 so that exp(-inf) = 0, not NaN
     shift = m_new if m_new > -math.inf else like(m_new, 0.0)
     alpha = fexp_nonpos(m_old - shift)
-    tot = like(m_old, 0.0)
-    for c in range(bn):
-        e = fexp_nonpos(row[c] - shift)
-        row[c] = e
-        tot += e
-    return tot, alpha, m_new
+    for c in range(row.size):
+        row[c] = fexp_nonpos(row[c] - shift)
+    return row_sum(row), alpha, m_new
 
 
 @njit(inline="always")
@@ -71,7 +104,7 @@ def _drop_row(row, bn, seed, counter, p_drop, keep_scale):
 
 
 @njit(inline="always")
-def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, pvbuf, stats, bh, qb, scale, causal, has_mask,
+def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, stats, bh, qb, scale, causal, has_mask,
               seed, offset, p_drop, keep_scale, block_q, block_k):
     L, E = q.shape[1], q.shape[2]
     S, ev = k.shape[1], v.shape[2]
@@ -83,7 +116,7 @@ def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, pvbuf, stats, bh, qb, s
     neg_inf = like(scale, -math.inf)
     acc = out[bh, i0:i1]
     acc[:] = 0
-    m_row, l_row, alpha_row = stats[0], stats[1], stats[2]
+    m_row, l_row = stats[0], stats[1]
     m_row[:bm] = neg_inf
     l_row[:bm] = 0
     j_end = min(S, i1) if causal else S  # later key blocks are all above the diagonal
@@ -91,19 +124,17 @@ def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, pvbuf, stats, bh, qb, s
         bn = min(block_k, j_end - j0)
         _cblas_gemm(0, 1, bm, bn, E, q[bh, i0:i1], E, k[hk, j0:j0 + bn], E, sbuf, block_k)
         for r in range(bm):
-            row = sbuf[r]
-            mx = _scores_row(row, bn, mask, mi, i0 + r, j0, scale, causal, has_mask, neg_inf)
-            tot, alpha, m_new = _online_softmax_row(row, bn, m_row[r], mx)
+            row = sbuf[r, :bn]
+            _scores_row(row, mask, mi, i0 + r, j0, scale, causal, has_mask, neg_inf)
+            tot, alpha, m_new = _online_softmax_row(row, m_row[r])
             m_row[r] = m_new
             l_row[r] = l_row[r] * alpha + tot
-            alpha_row[r] = alpha
+            arow = acc[r]
+            for c in range(ev):  # rescale the old sums; the GEMM below adds this tile's
+                arow[c] *= alpha
             if p_drop > 0:
                 _drop_row(row, bn, seed, offset + ((bh * L + i0 + r) * S + j0), p_drop, keep_scale)
-        _cblas_gemm(0, 0, bm, ev, bn, sbuf, block_k, v[hk, j0:j0 + bn], ev, pvbuf, ev)
-        for r in range(bm):
-            a = alpha_row[r]
-            for c in range(ev):
-                acc[r, c] = acc[r, c] * a + pvbuf[r * ev + c]
+        _gemm_acc(0, 0, bm, ev, bn, sbuf, block_k, v[hk, j0:j0 + bn], ev, acc, ev)
     for r in range(bm):
         l = l_row[r]
         inv = 1 / l if l > 0 else l * 0  # fully masked row: output 0 (torch CPU)
@@ -113,16 +144,16 @@ def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, pvbuf, stats, bh, qb, s
 
 
 @njit(parallel=True, cache=True)
-def sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, pvbuf, stats, scale, causal, has_mask,
+def sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, stats, scale, causal, has_mask,
                  seed, offset, p_drop, keep_scale, block_q, block_k):
     """out = softmax(q k^T * scale + mask) v per head (dropout on the weights when p_drop > 0);
-    sbuf (parts, block_q, block_k), pvbuf (parts, block_q * Ev), stats (parts, 3, block_q) scratch."""
+    sbuf (parts, block_q, block_k), stats (parts, 2, block_q) scratch."""
     nqb = (q.shape[1] + block_q - 1) // block_q
     work = q.shape[0] * nqb
     parts = sbuf.shape[0]
     for part in prange(parts):
         for item in range(work * part // parts, work * (part + 1) // parts):
-            _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf[part], pvbuf[part], stats[part],
+            _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf[part], stats[part],
                       item // nqb, item % nqb, scale, causal, has_mask, seed, offset, p_drop, keep_scale,
                       block_q, block_k)
 
@@ -130,46 +161,53 @@ def sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, pvbuf, stats, scale,
 @njit(inline="always")
 def _row_deltas(dout, out, bh, i0, bm, delta):
     for r in range(bm):
-        d = like(delta[0], 0.0)
-        for c in range(dout.shape[2]):
-            d += dout[bh, i0 + r, c] * out[bh, i0 + r, c]
-        delta[r] = d
+        delta[r] = row_dot(dout[bh, i0 + r], out[bh, i0 + r])
+
+
+@njit(inline="always")
+def _probs_row(srow, mask, mi, i, j0, row_lse, scale, causal, has_mask):
+    """srow = softmax weights exp(score - lse) of one row of a tile (0 above the causal diagonal
+    and in fully masked rows); branch-free loops."""
+    visible = srow.size if not causal else min(srow.size, max(0, i - j0 + 1))
+    if not row_lse > -math.inf:
+        visible = 0
+    if has_mask:
+        mrow = mask[mi, i, j0:j0 + srow.size]
+        for c in range(visible):
+            srow[c] = fexp_nonpos(srow[c] * scale + mrow[c] - row_lse)
+    else:
+        for c in range(visible):
+            srow[c] = fexp_nonpos(srow[c] * scale - row_lse)
+    for c in range(visible, srow.size):
+        srow[c] = 0
 
 
 @njit(inline="always")
 def _grad_scores(sbuf, dpbuf, bm, bn, mask, mi, lse, delta, dmask, bh, i0, j0, scale, causal, has_mask,
                  want_dmask, seed, offset, p_drop, keep_scale, L, S):
-    """sbuf: scores -> dropped probabilities (for dV); dpbuf: dO V^T -> scale * dS (for dK, dQ)."""
-    zero = scale * 0
+    """sbuf: scores -> dropped weights (for dV); dpbuf: dO V^T -> scale * dS (for dK, dQ)."""
     for r in range(bm):
         i = i0 + r
-        row_lse = lse[bh, i]
-        srow, dprow = sbuf[r], dpbuf[r]
-        counter = offset + ((bh * L + i) * S + j0)
+        srow, dprow = sbuf[r, :bn], dpbuf[r, :bn]
+        _probs_row(srow, mask, mi, i, j0, lse[bh, i], scale, causal, has_mask)
+        d = delta[r]
+        if p_drop > 0:
+            counter = offset + ((bh * L + i) * S + j0)
+            for c in range(bn):
+                keep = keep_factor_cpu(seed, counter + c, p_drop, keep_scale)
+                dprow[c] = srow[c] * (dprow[c] * keep - d)
+                srow[c] *= keep
+        else:
+            for c in range(bn):
+                dprow[c] = srow[c] * (dprow[c] - d)
+        if want_dmask:
+            dmask[bh, i, j0:j0 + bn] = dprow
         for c in range(bn):
-            x = srow[c] * scale
-            if has_mask:
-                x += mask[mi, i, j0 + c]
-            visible = row_lse > -math.inf and not (causal and j0 + c > i)
-            p = fexp_nonpos(x - row_lse) if visible else zero
-            keep = keep_factor_cpu(seed, counter + c, p_drop, keep_scale) if p_drop > 0 else keep_scale
-            ds = p * (dprow[c] * keep - delta[r])
-            if want_dmask:
-                dmask[bh, i, j0 + c] = ds
-            srow[c] = p * keep
-            dprow[c] = ds * scale
+            dprow[c] *= scale
 
 
 @njit(inline="always")
-def _add_product(dst, src, rows, cols):
-    """dst[:rows, :cols] += src viewed as a packed (rows, cols) matrix."""
-    for r in range(rows):
-        for c in range(cols):
-            dst[r, c] += src[r * cols + c]
-
-
-@njit(inline="always")
-def _bwd_item(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf, tbuf, delta,
+def _bwd_item(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf, delta,
               hk, g, scale, causal, has_mask, want_dmask, seed, offset, p_drop, keep_scale, block_q, block_k):
     L, E = q.shape[1], q.shape[2]
     S, ev = k.shape[1], v.shape[2]
@@ -195,20 +233,15 @@ def _bwd_item(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask,
                 _cblas_gemm(0, 1, bm, bn, ev, dout[bh, i0:i0 + bm], ev, v[hk, j0:j0 + bn], ev, dpbuf, block_k)
                 _grad_scores(sbuf, dpbuf, bm, bn, mask, mi, lse, delta, dmask, bh, i0, j0, scale, causal,
                              has_mask, want_dmask, seed, offset, p_drop, keep_scale, L, S)
-                _cblas_gemm(1, 0, bn, ev, bm, sbuf, block_k, dout[bh, i0:i0 + bm], ev, tbuf, ev)
-                _add_product(dv[hk, j0:j0 + bn], tbuf, bn, ev)
-                _cblas_gemm(1, 0, bn, E, bm, dpbuf, block_k, q[bh, i0:i0 + bm], E, tbuf, E)
-                _add_product(dk[hk, j0:j0 + bn], tbuf, bn, E)
-                _cblas_gemm(0, 0, bm, E, bn, dpbuf, block_k, k[hk, j0:j0 + bn], E, tbuf, E)
-                _add_product(dq[i0:i0 + bm], tbuf, bm, E)
+                _gemm_acc(1, 0, bn, ev, bm, sbuf, block_k, dout[bh, i0:i0 + bm], ev, dv[hk, j0:j0 + bn], ev)
+                _gemm_acc(1, 0, bn, E, bm, dpbuf, block_k, q[bh, i0:i0 + bm], E, dk[hk, j0:j0 + bn], E)
+                _gemm_acc(0, 0, bm, E, bn, dpbuf, block_k, k[hk, j0:j0 + bn], E, dq[i0:i0 + bm], E)
 
 
 @njit(parallel=True, cache=True)
-def sdpa_bwd_cpu(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf, tbuf,
-                 delta, scale, causal, has_mask, want_dmask, seed, offset, p_drop, keep_scale, block_q, block_k):
+def sdpa_bwd_cpu(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf, delta, scale, causal, has_mask, want_dmask, seed, offset, p_drop, keep_scale, block_q, block_k):
     """dq_part (groups, BHq, L, E), dk, dv, and dmask (BHq, L, S) = dL/d(scores) when want_dmask;
-    scratch per part: sbuf, dpbuf (block_q, block_k), tbuf (max(block_q, block_k) * max(E, Ev)),
-    delta (block_q). Item (key head hk, key-block group g) owns dk/dv of its key rows and dq_part[g]
+    scratch per part: sbuf, dpbuf (block_q, block_k), delta (block_q). Item (key head hk, key-block group g) owns dk/dv of its key rows and dq_part[g]
     of the query heads reading hk: race-free."""
     groups = dq_part.shape[0]
     work = k.shape[0] * groups
@@ -216,5 +249,5 @@ def sdpa_bwd_cpu(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dma
     for part in prange(parts):
         for item in range(work * part // parts, work * (part + 1) // parts):
             _bwd_item(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf[part],
-                      dpbuf[part], tbuf[part], delta[part], item // groups, item % groups, scale, causal,
+                      dpbuf[part], delta[part], item // groups, item % groups, scale, causal,
                       has_mask, want_dmask, seed, offset, p_drop, keep_scale, block_q, block_k)
