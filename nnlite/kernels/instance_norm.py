@@ -7,8 +7,9 @@ the batch of each instance's mean and of its unbiased variance, as torch.
 The row kernels keep mean and rstd = 1 / sqrt(var + eps) per (n, c), so the
 biased variance is recovered as 1 / rstd^2 - eps (in float64).
 """
-from numba import cuda, njit
+from numba import njit
 
+from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 
 

@@ -15,9 +15,9 @@ for j = 0 when sticky_first). The forward keeps `scale` for the backward.
 Sums are short (size terms), so they run in the input's dtype, as torch's.
 """
 import numpy as np
-from numba import cuda, njit, prange
+from numba import njit, prange
 
-from ..backend.cuda import compiled
+from ..backend.cuda import compiled, cuda
 from ..backend.kernel_pair import KernelPair
 from ..backend.launch import grid_1d
 from ._loops import SERIAL_WORK

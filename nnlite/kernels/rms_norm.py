@@ -11,9 +11,9 @@ is its own function with fastmath={"reassoc"} so it vectorises.
 import math
 
 import numpy as np
-from numba import cuda, float64, njit, prange
+from numba import float64, njit, prange
 
-from ..backend.cuda import compiled
+from ..backend.cuda import compiled, cuda
 from ..backend.launch import grid_1d, grid_blocks
 from ._block import BLOCK_THREADS, block_reduce
 from ._loops import SERIAL_WORK

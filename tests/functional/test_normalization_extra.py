@@ -336,3 +336,25 @@ def test_batch_norm3d_matches_torch(torch):
     assert_close(ours(nnlite.tensor(x)), theirs(torch.tensor(x)), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"expected 5D input \(got 4D input\)"):
         ours(nnlite.zeros(2, 3, 4, 4))
+
+
+# ------------------------------------------------------------------ the row-norm backward kernels
+
+@pytest.mark.parametrize("groups", [1, 4, 16])
+def test_group_norm_weight_and_bias_gradients_alone(torch, groups):
+    # the input needs no gradient: the backward kernel only takes the per-channel sums
+    x, g = randn(3, 16, 9, 11, seed=40), randn(3, 16, 9, 11, seed=41)
+    w, b = (nnlite.tensor(randn(16, seed=s), requires_grad=True) for s in (42, 43))
+    tw, tb = (torch.tensor(randn(16, seed=s), requires_grad=True) for s in (42, 43))
+    F.group_norm(nnlite.tensor(x), groups, w, b).backward(nnlite.tensor(g))
+    torch.nn.functional.group_norm(torch.tensor(x), groups, tw, tb).backward(torch.tensor(g))
+    assert_close(w.grad, tw.grad, rtol=1e-4, atol=1e-4)
+    assert_close(b.grad, tb.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_instance_norm_large_gradients(torch):
+    # the parallel path of the backward kernel (more work than its serial threshold)
+    x = (randn(4, 24, 30, 30, seed=44) * 3 + 2).astype(np.float32)
+    w, b = (np.random.default_rng(45).random(24) + 0.5).astype(np.float32), randn(24, seed=46)
+    _compare(torch, lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+             lambda x, w, b: torch.nn.functional.instance_norm(x, weight=w, bias=b), [x, w, b], "cpu", np.float32)
