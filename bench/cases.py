@@ -385,6 +385,7 @@ CASES = [
     _unary("logsigmoid 16M floats", "logsigmoid", (16 << 20,)),
     _unary("softplus 16M floats", "softplus", (16 << 20,)),
     _unary("mish 16M floats", "mish", (16 << 20,)),
+    _unary("elu 16M floats", "elu", (16 << 20,)),
     Case("prelu per-channel fwd+bwd (8,64,56,56)", prelu_case, repeat=5),
     add_case(16 << 20, bar=1.2),
     _unary("log_softmax (1024,4096) dim=1", "log_softmax", (1024, 4096), bar=1.2, dim=1),

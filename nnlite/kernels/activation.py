@@ -19,7 +19,7 @@ from numba import njit, prange
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
-from .fastmath import ferf, fexp, flog1p, ftanh, like
+from .fastmath import ferf, fexp, fexpm1, flog1p, ftanh, like
 
 
 SQRT1_2 = 0.7071067811865476           # 1/sqrt(2)
@@ -115,7 +115,7 @@ def _silu_bwd(g, v, a, b, c):
 @njit(inline="always")
 def _elu(v, neg_coef, pos_coef, input_scale):
     # elu, selu and celu: alpha * scale as neg_coef, scale as pos_coef
-    return math.expm1(v * input_scale) * neg_coef if v <= 0 else v * pos_coef
+    return fexpm1(v * input_scale) * neg_coef if v <= 0 else v * pos_coef
 
 
 @njit(inline="always")

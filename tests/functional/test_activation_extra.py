@@ -72,6 +72,29 @@ def test_flog1p_is_log1p_to_float32_rounding():
     assert out[5] == 0 and np.signbit(out[6])
 
 
+def test_fexpm1_is_expm1_to_float32_rounding():
+    # the exp(x) - 1 behind the CPU elu, selu and celu
+    from numba import njit
+    from nnlite.kernels.fastmath import fexpm1
+
+    @njit
+    def run(x, y):
+        for i in range(x.size):
+            y[i] = fexpm1(x[i])
+    x = np.concatenate([np.linspace(-20, 5, 400001), np.linspace(-0.6, 0.6, 100001), np.geomspace(1e-30, 80, 50001),
+                        -np.geomspace(1e-30, 110, 50001)]).astype(np.float32)
+    got = np.empty_like(x)
+    run(x, got)
+    want = np.expm1(x.astype(np.float64))
+    ulps = np.abs(got - want) / np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    assert ulps.max() <= 2.0, f"max error {ulps.max():.2f} ulp at x = {x[ulps.argmax()]}"
+    special = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 89.0], np.float32)
+    out = np.empty_like(special)
+    run(special, out)
+    assert out[0] == np.inf and out[1] == -1 and np.isnan(out[2]) and out[5] == np.inf
+    assert out[3] == 0 and np.signbit(out[4])
+
+
 # ------------------------------------------------------------------ pointwise ops vs torch
 
 import warnings  # noqa: E402
