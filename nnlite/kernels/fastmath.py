@@ -7,6 +7,8 @@ polynomial that LLVM vectorises: for float32 it is accurate to within one ulp
 subnormal range; for float64 it is `math.exp` itself, so double precision
 stays exact. `ftanh` is built the same way on top of it. CUDA kernels call `math.exp`, which the GPU computes in hardware.
 `fexp_nonpos` is fexp for arguments <= 0 and not NaN (softmax's x - max), twice as fast.
+`ferf` (gelu), `flog1p` (logsigmoid, softplus, mish) and `fexpm1` (elu) follow the same pattern:
+a branch-free float32 formula within two ulps of float64, the libm function itself for float64.
 """
 import math
 
