@@ -43,7 +43,8 @@ def _check_vector(op, name, t, size, x):
         return
     check_tensor(op, name, t)
     if t.numel() != size:
-        raise RuntimeError(f"{name} should contain {size} elements not {t.numel()}")
+        raise RuntimeError(f"{op}: {name} should contain {size} elements not {t.numel()} (one per channel of "
+                           f"the input of size {list(x.shape)})")
     if t.dtype is not x.dtype:
         raise RuntimeError(f"{op}: mixed dtype: {name} is {t.dtype} but input is {x.dtype}; all inputs must "
                            "share the same datatype")

@@ -98,13 +98,15 @@ def test_instance_norm_errors():
     x = nnlite.tensor(randn(2, 3, 4))
     with pytest.raises(ValueError, match=r"instance_norm.*more than 1 spatial element.*\[2, 3, 1\]"):
         F.instance_norm(nnlite.zeros(2, 3, 1))
-    with pytest.raises(RuntimeError, match="weight should contain 3 elements not 4"):
+    with pytest.raises(RuntimeError, match=r"instance_norm: weight should contain 3 elements not 4 \(one per "
+                                           r"channel of the input of size \[2, 3, 4\]\)"):
         F.instance_norm(x, weight=nnlite.ones(4))
-    with pytest.raises(RuntimeError, match="running_mean should contain 3 elements not 2"):
+    with pytest.raises(RuntimeError, match="instance_norm: running_mean should contain 3 elements not 2"):
         F.instance_norm(x, nnlite.zeros(2), nnlite.ones(2))
     with pytest.raises(RuntimeError, match="instance_norm.*running_mean and running_var.*use_input_stats"):
         F.instance_norm(x, use_input_stats=False)
-    with pytest.raises(RuntimeError, match="instance_norm: mixed dtype: bias is nnlite.float64 but input is nnlite.float32"):
+    with pytest.raises(RuntimeError, match="instance_norm: mixed dtype: bias is nnlite.float64 but input is "
+                                           "nnlite.float32"):
         F.instance_norm(x, bias=nnlite.zeros(3, dtype=nnlite.float64))
     with pytest.raises(NotImplementedError, match="instance_norm"):
         F.instance_norm(nnlite.zeros(2, 3, 4, dtype=nnlite.int64))
@@ -316,7 +318,8 @@ def test_instance_norm_module_checks():
 def test_rms_lrn_modules_match_torch(torch):
     x = randn(2, 5, 3, 4, seed=16)
     for ours, theirs in ((nnlite.nn.RMSNorm([3, 4], eps=1e-4), torch.nn.RMSNorm([3, 4], eps=1e-4)),
-                         (nnlite.nn.RMSNorm(4, elementwise_affine=False), torch.nn.RMSNorm(4, elementwise_affine=False)),
+                         (nnlite.nn.RMSNorm(4, elementwise_affine=False),
+                          torch.nn.RMSNorm(4, elementwise_affine=False)),
                          (nnlite.nn.LocalResponseNorm(3), torch.nn.LocalResponseNorm(3)),
                          (nnlite.nn.CrossMapLRN2d(3), torch.nn.CrossMapLRN2d(3))):
         assert_close(ours(nnlite.tensor(x)), theirs(torch.tensor(x)), rtol=1e-5, atol=1e-6)
