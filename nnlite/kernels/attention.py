@@ -15,8 +15,8 @@ from . import attention_cpu as _cpu
 from . import attention_cuda as _cuda
 from .matmul import _blas_controller, _blas_lock, _numba_gemm_dtypes
 
-BLOCK_Q = 64    # query rows per CPU work item
-BLOCK_K = 128   # key rows per CPU tile
+BLOCK_Q = 256   # query rows per CPU work item: (256, 256) tiles ran fwd+bwd 1.5x faster than (64, 128)
+BLOCK_K = 256   # key rows per CPU tile (OpenBLAS is inefficient on smaller GEMMs)
 CUDA_MAX_DIM = _cuda.MAX_DIM
 
 

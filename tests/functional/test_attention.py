@@ -94,8 +94,8 @@ def test_ranks(torch, shapes):
 
 def test_long_sequence_default_blocks(torch):
     """More rows than one default tile, several key-block groups in backward."""
-    _compare(torch, [(1, 1, 150, 8), (1, 1, 300, 8), (1, 1, 300, 8)], np.float32)
-    _compare(torch, [(1, 1, 150, 8), (1, 1, 300, 8), (1, 1, 300, 8)], np.float32, is_causal=True)
+    _compare(torch, [(1, 1, 300, 8), (1, 1, 600, 8), (1, 1, 600, 8)], np.float32)
+    _compare(torch, [(1, 1, 300, 8), (1, 1, 600, 8), (1, 1, 600, 8)], np.float32, is_causal=True)
 
 
 def test_empty_inputs(torch):
