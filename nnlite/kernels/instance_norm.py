@@ -7,6 +7,7 @@ the batch of each instance's mean and of its unbiased variance, as torch.
 The row kernels keep mean and rstd = 1 / sqrt(var + eps) per (n, c), so the
 biased variance is recovered as 1 / rstd^2 - eps (in float64).
 """
+import numpy as np
 from numba import njit
 
 from ..backend.cuda import cuda
@@ -18,7 +19,7 @@ def _update_channel(mean, rstd, running_mean, running_var, N, C, S, eps, momentu
     m = 0.0
     v = 0.0
     for n in range(N):
-        r = float(rstd[n * C + c])
+        r = np.float64(rstd[n * C + c])
         m += mean[n * C + c]
         v += (1.0 / (r * r) - eps) * S / (S - 1)
     running_mean[c] = momentum * (m / N) + (1 - momentum) * running_mean[c]

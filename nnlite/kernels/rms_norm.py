@@ -88,11 +88,12 @@ def _rms_bwd_rows(g, x, weight, rstd, gx, D, part, r0, r1, input_grad):
         part[j] = 0
     for r in range(r0, r1):
         gr, xr = g[r * D:(r + 1) * D], x[r * D:(r + 1) * D]
-        rs = float(rstd[r])
+        rs = rstd[r]
         if input_grad:
             out = gx[r * D:(r + 1) * D]
             a = like(xr[0], rs)
-            b = like(xr[0], rs * rs * rs * sum_gwx(gr, weight, xr) / D)
+            r64 = np.float64(rs)
+            b = like(xr[0], r64 * r64 * r64 * sum_gwx(gr, weight, xr) / D)
             for j in range(D):
                 out[j] = a * gr[j] * weight[j] - b * xr[j]
         for j in range(D):

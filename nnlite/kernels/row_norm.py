@@ -34,19 +34,45 @@ from .fastmath import like
 ROW_BLOCKS = 16            # blocks of rows (parallel tasks) of the layer_norm backward
 
 
+ONE_PASS_LIMIT = 1e-7      # var / mean(x^2) above which sum(x^2) / n - mean^2 keeps float32 accuracy
+
+
 @njit(cache=True, fastmath={"reassoc"})
-def row_moments(xr):
-    """Mean and biased variance of a row (two passes, float64)."""
-    n = xr.size
+def sum_and_sum_sq(xr):
+    """(sum(x), sum(x^2)) of a row in one float64 pass."""
     s = 0.0
-    for i in range(n):
-        s += xr[i]
-    m = s / n
     q = 0.0
-    for i in range(n):
+    for i in range(xr.size):
+        v = np.float64(xr[i])        # (Numba's float() keeps a float32 a float32)
+        s += v
+        q += v * v
+    return s, q
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def centred_sum_sq(xr, m):
+    """sum((x - m)^2) of a row, in float64."""
+    q = 0.0
+    for i in range(xr.size):
         d = xr[i] - m
         q += d * d
-    return m, q / n
+    return q
+
+
+@njit(cache=True)
+def row_moments(xr):
+    """Mean and biased variance of a row. float32 rows take one float64 pass
+    (sum and sum of squares): its cancellation error is ~1e-16 * mean(x^2) / var,
+    under 1e-8 while var > ONE_PASS_LIMIT * mean(x^2). Other rows (float64 data,
+    a mean far above the spread, NaN or inf) take a second, centred pass."""
+    n = xr.size
+    s, q = sum_and_sum_sq(xr)
+    m = s / n
+    if xr.itemsize == 4:
+        var = q / n - m * m
+        if var > ONE_PASS_LIMIT * (q / n):
+            return m, var
+    return m, centred_sum_sq(xr, m) / n
 
 
 @njit(inline="always")
@@ -162,8 +188,9 @@ def _layer_norm_bwd_rows(g, x, weight, mean, rstd, gx, D, part, r0, r1, input_gr
         pb[j] = 0
     for r in range(r0, r1):
         lo, hi = r * D, (r + 1) * D
-        _layer_norm_bwd_row(g[lo:hi], x[lo:hi], weight, gx[lo:hi], pw, pb, float(mean[r]), float(rstd[r]), D,
-                            input_grad)
+        # mean and rstd stay in the data's dtype: the per-element products run at its
+        # width (vectorised), the partial sums in float64
+        _layer_norm_bwd_row(g[lo:hi], x[lo:hi], weight, gx[lo:hi], pw, pb, mean[r], rstd[r], D, input_grad)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -227,7 +254,7 @@ def _group_norm_bwd_row(g, x, weight, mean, rstd, gx, sums, C, G, S, input_grad,
     if not input_grad:
         return
     a = rstd[r]
-    m = float(mean[r])
+    m = np.float64(mean[r])
     b = (db * m - ds) * a * a * a / D
     c = like(a, -b * m - db * a / D)
     _group_norm_input_grad(g[r * D:(r + 1) * D], x[r * D:(r + 1) * D], weight, gx[r * D:(r + 1) * D], c0,
