@@ -53,6 +53,8 @@ class ScaledDotProductAttention(Function):
         BHq, L = math.prod(q.shape[:-2]), q.shape[-2]
         qa, ka, va = _flat3(q._array, BHq), _flat3(k._array, math.prod(k.shape[:-2])), \
             _flat3(v._array, math.prod(v.shape[:-2]))
+        if qa.shape[2] == 0:  # E = 0: every score is 0, as with a zero query and key of width 1
+            qa, ka = q.new_zeros((BHq, L, 1))._array, k.new_zeros((ka.shape[0], ka.shape[1], 1))._array
         out = empty_for(qa, (BHq, L, va.shape[2]))
         lse = empty_for(qa, (BHq, L))
         mask_a, has_mask = _mask_arrays(mask, qa)
@@ -82,6 +84,8 @@ class ScaledDotProductAttention(Function):
         K.sdpa_bwd(qa, ka, va, mask_a, cfg.mask_index, out, lse, ga, dq_part, dk, dv, dmask, delta, cfg.scale,
                    cfg.causal, has_mask, want_dmask, *cfg.draw, cfg.keep_scale, cfg.block_q, cfg.block_k)
         dq = dq_part[0] if groups == 1 else dq_part.sum(axis=0)
+        if q_shape[-1] == 0:
+            dq, dk = (empty_for(qa, s) for s in (q_shape, k_shape))
         grads = [wrap(dq.reshape(q_shape), g._device), wrap(dk.reshape(k_shape), g._device),
                  wrap(dv.reshape(v_shape), g._device), None, None]
         if want_dmask:
@@ -108,12 +112,12 @@ def _check_inputs(query, key, value, dropout_p):
         raise RuntimeError(f"{OP}: Expected query, key, and value to have the same dtype, but got query.dtype: "
                            f"{query.dtype} key.dtype: {key.dtype} and value.dtype: {value.dtype} instead.")
     if query.dtype.name not in ("float32", "float64"):
-        raise TypeError(f"{OP}: expected float32 or float64 query, key and value, got {query.dtype}")
+        raise RuntimeError(f"{OP}: expected float32 or float64 query, key and value, got {query.dtype}")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise RuntimeError(f"{OP}: expected query (..., L, E), key (..., S, E) and value (..., S, Ev), got "
                            f"query {list(query.shape)}, key {list(key.shape)} and value {list(value.shape)}")
     if not 0.0 <= dropout_p <= 1.0:
-        raise RuntimeError(f"dropout probability has to be between 0 and 1, but got {dropout_p}")
+        raise RuntimeError(f"{OP}: dropout probability has to be between 0 and 1, but got {dropout_p}")
 
 
 def _heads(t):
@@ -213,7 +217,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     mask, mask_index = _prepare_mask(attn_mask, query, S, is_causal)
     if query._device.type == "cuda":
         mask_index = to_device(mask_index, query._device.index or 0)
-    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    scale = (1.0 / math.sqrt(E) if E else 1.0) if scale is None else float(scale)
     draw, keep_scale = _dropout_draw(query, query.numel() // max(E, 1) * S, dropout_p)
     blocks = block_sizes or (K.BLOCK_Q, K.BLOCK_K)
     cfg = _Config(scale, bool(is_causal), draw, keep_scale, blocks, mask_index)
