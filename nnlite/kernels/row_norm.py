@@ -83,22 +83,24 @@ def _row_norm(x, weight, bias, y, mean, rstd, D, G, S, eps, r):
     mean[r] = m
     rstd[r] = 1.0 / math.sqrt(var + eps)
     rs = rstd[r]
+    m = mean[r]
     channels = D // S
     w0 = (r % G) * channels              # the row's first weight (group_norm: its group's channels)
-    if S == 1:                           # ATen layer_norm: (x * rstd - rstd * mean) * w + b
-        shift = -rs * mean[r]
+    # y = (x - mean) * rstd * w + b: x - mean is exact for x near the mean, so rows with a
+    # large offset keep their accuracy (ATen's x * (rstd * w) + shift rounds at |x| * rstd)
+    if S == 1:                           # layer_norm: a weight per column
         wr = weight[w0:w0 + D]
         br = bias[w0:w0 + D]
         for j in range(D):
-            yr[j] = (xr[j] * rs + shift) * wr[j] + br[j]
+            yr[j] = (xr[j] - m) * rs * wr[j] + br[j]
         return
-    for k in range(channels):            # ATen group_norm: x * (rstd * w) + (b - rstd * w * mean)
+    for k in range(channels):            # group_norm: a weight per channel of S elements
         a = rs * weight[w0 + k]
-        b = bias[w0 + k] - a * mean[r]
+        b = bias[w0 + k]
         xs = xr[k * S:(k + 1) * S]
         ys = yr[k * S:(k + 1) * S]
         for i in range(S):
-            ys[i] = xs[i] * a + b
+            ys[i] = (xs[i] - m) * a + b
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

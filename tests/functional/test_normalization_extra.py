@@ -361,3 +361,15 @@ def test_instance_norm_large_gradients(torch):
     w, b = (np.random.default_rng(45).random(24) + 0.5).astype(np.float32), randn(24, seed=46)
     _compare(torch, lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
              lambda x, w, b: torch.nn.functional.instance_norm(x, weight=w, bias=b), [x, w, b], "cpu", np.float32)
+
+
+@pytest.mark.parametrize("offset, spread", [(0.0, 1.0), (1e3, 1.0), (3.0, 1e-3), (1e3, 1e-2)])
+def test_row_norms_keep_float32_accuracy_on_offset_data(torch, offset, spread):
+    # float32 rows take one float64 pass for mean and variance unless cancellation
+    # would cost accuracy (the last two cases take the centred second pass)
+    x = (randn(6, 4, 300, seed=47) * spread + offset).astype(np.float32)
+    for ours, theirs in ((lambda t: F.layer_norm(t, (300,)), lambda t: torch.nn.functional.layer_norm(t, (300,))),
+                         (lambda t: F.group_norm(t, 2), lambda t: torch.nn.functional.group_norm(t, 2))):
+        exact = theirs(torch.tensor(x.astype(np.float64))).numpy()
+        torch_error = np.abs(theirs(torch.tensor(x)).numpy() - exact).max()
+        assert np.abs(ours(nnlite.tensor(x)).numpy() - exact).max() <= 2 * torch_error + 1e-6
