@@ -73,6 +73,8 @@ def _leaky_relu_bwd(g, v, slope, b, c):
     return g if v > 0 else g * slope
 
 
+# ferf (kernels/fastmath.py) is inlined into these kernels. Numba's cache keys on this file's text
+# only: after changing a fastmath function, change this file too, or stale kernels are loaded.
 @njit(inline="always")
 def _gelu(v, a, b, c):
     return v * like(v, 0.5) * (like(v, 1) + ferf(v * like(v, SQRT1_2)))
