@@ -289,16 +289,16 @@ def sdpa_case(causal):
                 build, bar=1.0, repeat=3)
 
 
-def prelu_case(device):
-    """prelu with one slope per channel, fwd+bwd (8,64,56,56): gradients of the input and the weight."""
-    import nnlite
-    import torch
-    (x,), (tx,) = _inputs(device, (8, 64, 56, 56), requires_grad=True)
-    w = nnlite.full((64,), 0.25, device=device, requires_grad=True)
-    tw = torch.full((64,), 0.25, device=device, requires_grad=True)
-    g, tg = nnlite.ones(8, 64, 56, 56, device=device), torch.ones(8, 64, 56, 56, device=device)
-    return (_fwd_bwd(lambda: nnlite.nn.functional.prelu(x, w), [x, w], g),
-            _fwd_bwd(lambda: torch.nn.functional.prelu(tx, tw), [tx, tw], tg))
+def activation_fwd_bwd_case(fn_name, n):
+    """F.<fn_name> of n floats, forward and backward (gradient of ones)."""
+    def build(device):
+        import nnlite
+        import torch
+        (x,), (tx,) = _inputs(device, (n,), requires_grad=True)
+        g, tg = nnlite.ones(n, device=device), torch.ones(n, device=device)
+        return (_fwd_bwd(lambda: getattr(nnlite.nn.functional, fn_name)(x), [x], g),
+                _fwd_bwd(lambda: getattr(torch.nn.functional, fn_name)(tx), [tx], tg))
+    return Case(f"{fn_name} fwd+bwd {n >> 20}M floats", build)
 
 
 def prelu_case(device):
@@ -382,6 +382,7 @@ CASES = [
     matmul_case(256, 1024, 1024, bar=1.2),
     _unary("relu 16M floats", "relu", (16 << 20,), bar=1.2),
     _unary("gelu 16M floats", "gelu", (16 << 20,), bar=1.0),
+    activation_fwd_bwd_case("gelu", 16 << 20),
     _unary("logsigmoid 16M floats", "logsigmoid", (16 << 20,)),
     _unary("softplus 16M floats", "softplus", (16 << 20,)),
     _unary("mish 16M floats", "mish", (16 << 20,)),
