@@ -9,11 +9,11 @@ uses mask[mask_index[bh]] (the functional layer maps broadcast dims there).
 Forward: the (head, query block) items are cut into `parts` contiguous ranges,
 one per prange iteration, each with its own scratch slices (no allocation in
 the kernel, no sharing). For each key block: S = Q K^T by BLAS, online softmax
-(running max m, running sum l; old output rows rescaled by exp(m_old - m_new)),
-O += P V by BLAS. Saves lse = m + log(l) per query row (-inf for fully masked
+(running max m, running sum l), then the output rows are rescaled by
+exp(m_old - m_new) and O += P V by a BLAS GEMM with beta = 1. Saves lse = m + log(l) per query row (-inf for fully masked
 rows, whose output is 0 as in torch's CPU kernel).
 
-Backward: one pass, no recomputation of S beyond the one GEMM per tile. Items
+Backward: one pass, 5 GEMMs per tile (S, dP, dV, dK, dQ), no second sweep. Items
 are (key/value head, group of key blocks): an item owns dK and dV of its key
 rows, and dQ partial sums dq_part[g] of the query heads that read its key head,
 so no two iterations write the same element. With enough heads there is one
@@ -239,10 +239,11 @@ def _bwd_item(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask,
 
 
 @njit(parallel=True, cache=True)
-def sdpa_bwd_cpu(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf, delta, scale, causal, has_mask, want_dmask, seed, offset, p_drop, keep_scale, block_q, block_k):
+def sdpa_bwd_cpu(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf, delta, scale,
+                 causal, has_mask, want_dmask, seed, offset, p_drop, keep_scale, block_q, block_k):
     """dq_part (groups, BHq, L, E), dk, dv, and dmask (BHq, L, S) = dL/d(scores) when want_dmask;
-    scratch per part: sbuf, dpbuf (block_q, block_k), delta (block_q). Item (key head hk, key-block group g) owns dk/dv of its key rows and dq_part[g]
-    of the query heads reading hk: race-free."""
+    scratch per part: sbuf, dpbuf (block_q, block_k), delta (block_q). Item (key head hk, key-block
+    group g) owns dk/dv of its key rows and dq_part[g] of the query heads reading hk: race-free."""
     groups = dq_part.shape[0]
     work = k.shape[0] * groups
     parts = sbuf.shape[0]
