@@ -164,7 +164,8 @@ def weighted_row_sums(gr, xr, wr):
 @njit(cache=True, fastmath={"reassoc"})
 def _layer_norm_bwd_row(gr, xr, wr, out, pw, pb, m, rs, D, input_grad):
     """One row: out = rs * w * g + b * x + c (ATen's form) and the row's weight and
-    bias terms added to the block partials pw, pb, in one sweep of the cached row."""
+    bias terms added to the block partials pw, pb, in one sweep of the cached row.
+    (reassoc measured ~8% faster here; it leaves NaN and inf propagating.)"""
     if input_grad:
         ds, db = weighted_row_sums(gr, xr, wr)
         b = (db * m - ds) * rs * rs * rs / D
