@@ -43,7 +43,7 @@ def sdpa_fwd(q, k, v, mask, mask_index, out, lse, scale, causal, has_mask, seed,
         _check_blas(q.dtype)
         parts = _cpu_parts(q.shape[0] * -(-q.shape[1] // block_q))
         sbuf = host_empty((parts, block_q, block_k), q.dtype)
-        stats = host_empty((parts, 2, block_q), q.dtype)
+        stats = host_empty((parts, 3, block_q), q.dtype)
         with _blas_lock, _blas_single_thread():
             _cpu.sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, stats, dtype(scale), causal,
                               has_mask, seed, offset, dtype(p_drop), dtype(keep_scale), block_q, block_k)

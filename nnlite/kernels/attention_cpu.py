@@ -8,10 +8,11 @@ uses mask[mask_index[bh]] (the functional layer maps broadcast dims there).
 
 Forward: the (head, query block) items are cut into `parts` contiguous ranges,
 one per prange iteration, each with its own scratch slices (no allocation in
-the kernel, no sharing). For each key block: S = Q K^T by BLAS, online softmax
-(running max m, running sum l), then the output rows are rescaled by
-exp(m_old - m_new) and O += P V by a BLAS GEMM with beta = 1. Saves lse = m + log(l) per query row (-inf for fully masked
-rows, whose output is 0 as in torch's CPU kernel).
+the kernel, no sharing). For each key block: S = scale Q K^T by BLAS, online
+softmax (running max m, running sum l), then the output rows are rescaled by
+exp(m_old - m_new) and O += P V by a BLAS GEMM with beta = 1. Saves
+lse = m + log(l) per query row (-inf for fully masked rows, whose output is 0
+as in torch's CPU kernel).
 
 Backward: one pass, 5 GEMMs per tile (S, dP, dV, dK, dQ), no second sweep. Items
 are (key/value head, group of key blocks): an item owns dK and dV of its key
@@ -19,8 +20,9 @@ rows, and dQ partial sums dq_part[g] of the query heads that read its key head,
 so no two iterations write the same element. With enough heads there is one
 key-block group and dq_part[0] is dQ itself; with few heads the key blocks are
 split across groups for parallelism and the functional layer sums dq_part.
-Per tile: P = exp(S * scale + mask - lse), dP = dO V^T, dS = P (dP - delta)
-with delta = rowsum(dO * O); dV += P^T dO, dK += scale dS^T Q, dQ += scale dS K.
+Per tile: P = exp(scale Q K^T + mask - lse), dP = dO V^T, dS = P (dP - delta)
+with delta = rowsum(dO * O); dV += P^T dO, dK += scale dS^T Q, dQ += scale dS K
+(the scale is each GEMM's alpha, the accumulation its beta = 1).
 
 Dropout: element (bh, i, j) is kept when unit(hash(seed, offset + (bh L + i) S + j))
 >= p, the same draw in forward and backward, on CPU and CUDA.
@@ -34,48 +36,38 @@ from numba.extending import intrinsic
 
 from .attention_common import keep_factor_cpu
 from .fastmath import fexp_nonpos, like
-from .matmul import _CBLAS_NO_TRANS, _CBLAS_ROW_MAJOR, _cblas_gemm
-from .softmax import row_dot, row_sum
+from .matmul import _CBLAS_NO_TRANS, _CBLAS_ROW_MAJOR
+from .softmax import _row_max, row_dot, row_sum
 
 
 @intrinsic
-def _gemm_acc(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
-    """c += a @ b: matmul's _cblas_gemm with beta = 1, so tiles accumulate without an add pass."""
-    sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+def _gemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """c = alpha a @ b + beta c: matmul's _cblas_gemm with its two scalars exposed, so the
+    softmax scale folds into the GEMMs and tiles accumulate in place (beta = 1)."""
+    sig = types.void(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
     def codegen(context, builder, signature, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
-        single = signature.args[9].dtype == types.float32
-        real = ir.FloatType() if single else ir.DoubleType()
+        dtype = signature.args[11].dtype
+        real = ir.FloatType() if dtype == types.float32 else ir.DoubleType()
         ptr = real.as_pointer()
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
                                                real, ptr, i64])
         gemm = cgutils.get_or_insert_function(builder.module, fnty,
-                                              "nnlite_cblas_sgemm" if single else "nnlite_cblas_dgemm")
-        size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 6, 8, 10)}
+                                              "nnlite_cblas_sgemm" if dtype == types.float32 else "nnlite_cblas_dgemm")
+        size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 7, 9, 12)}
+        scalar = {i: context.cast(builder, args[i], signature.args[i], dtype) for i in (5, 10)}
         trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
-        data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (5, 7, 9)]
-        builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], real(1.0), data[0],
-                            size[6], data[1], size[8], real(1.0), data[2], size[10]])
+        data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (6, 8, 11)]
+        builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], scalar[5], data[0],
+                            size[7], data[1], size[9], scalar[10], data[2], size[12]])
         return context.get_dummy_value()
     return sig, codegen
 
 
-@njit(cache=True, fastmath={"nnan", "nsz", "reassoc"})
-def _block_max(row, start):
-    """max(row) from `start` (-inf for an empty row); fast-math lets LLVM vectorise the max.
-    A NaN score still reaches the output: exp(NaN - max) is NaN whatever max is."""
-    m = start
-    for c in range(row.size):
-        m = row[c] if row[c] > m else m
-    return m
-
-
 @njit(inline="always")
-def _scores_row(row, mask, mi, i, j0, scale, causal, has_mask, neg_inf):
-    """row = row * scale (+ mask), keys past the causal diagonal at -inf: branch-free loops."""
-    for c in range(row.size):
-        row[c] *= scale
+def _scores_row(row, mask, mi, i, j0, causal, has_mask, neg_inf):
+    """row (already scaled by the GEMM) + mask, keys past the causal diagonal at -inf: branch-free loops."""
     if has_mask:
         mrow = mask[mi, i, j0:j0 + row.size]
         for c in range(row.size):
@@ -86,9 +78,11 @@ def _scores_row(row, mask, mi, i, j0, scale, causal, has_mask, neg_inf):
 
 
 @njit(inline="always")
-def _online_softmax_row(row, m_old):
-    """row = exp(row - m_new); returns (sum of the exponentials, rescale factor of the old sums, m_new)."""
-    m_new = _block_max(row, m_old)
+def _online_softmax_row(row, m_old, scratch):
+    """row = exp(row - m_new); returns (sum of the exponentials, rescale factor of the old sums, m_new).
+    softmax's row max compares the floats' bits as integers, which vectorises (a float max does not)
+    and carries NaN through."""
+    m_new = max(m_old, _row_max(row, scratch)[0])
     # a row masked so far has m_new = -inf: shift by 0 so that exp(-inf) = 0, not NaN
     shift = m_new if m_new > -math.inf else like(m_new, 0.0)
     alpha = fexp_nonpos(m_old - shift)
@@ -122,11 +116,11 @@ def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, stats, bh, qb, scale, c
     j_end = min(S, i1) if causal else S  # later key blocks are all above the diagonal
     for j0 in range(0, j_end, block_k):
         bn = min(block_k, j_end - j0)
-        _cblas_gemm(0, 1, bm, bn, E, q[bh, i0:i1], E, k[hk, j0:j0 + bn], E, sbuf, block_k)
+        _gemm(0, 1, bm, bn, E, scale, q[bh, i0:i1], E, k[hk, j0:j0 + bn], E, 0, sbuf, block_k)
         for r in range(bm):
             row = sbuf[r, :bn]
-            _scores_row(row, mask, mi, i0 + r, j0, scale, causal, has_mask, neg_inf)
-            tot, alpha, m_new = _online_softmax_row(row, m_row[r])
+            _scores_row(row, mask, mi, i0 + r, j0, causal, has_mask, neg_inf)
+            tot, alpha, m_new = _online_softmax_row(row, m_row[r], stats[2, :1])
             m_row[r] = m_new
             l_row[r] = l_row[r] * alpha + tot
             arow = acc[r]
@@ -134,7 +128,7 @@ def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, stats, bh, qb, scale, c
                 arow[c] *= alpha
             if p_drop > 0:
                 _drop_row(row, bn, seed, offset + ((bh * L + i0 + r) * S + j0), p_drop, keep_scale)
-        _gemm_acc(0, 0, bm, ev, bn, sbuf, block_k, v[hk, j0:j0 + bn], ev, acc, ev)
+        _gemm(0, 0, bm, ev, bn, 1, sbuf, block_k, v[hk, j0:j0 + bn], ev, 1, acc, ev)
     for r in range(bm):
         l = l_row[r]
         inv = 1 / l if l > 0 else l * 0  # fully masked row: output 0 (torch CPU)
@@ -147,7 +141,7 @@ def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, stats, bh, qb, scale, c
 def sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, stats, scale, causal, has_mask,
                  seed, offset, p_drop, keep_scale, block_q, block_k):
     """out = softmax(q k^T * scale + mask) v per head (dropout on the weights when p_drop > 0);
-    sbuf (parts, block_q, block_k), stats (parts, 2, block_q) scratch."""
+    sbuf (parts, block_q, block_k), stats (parts, 3, block_q) scratch."""
     nqb = (q.shape[1] + block_q - 1) // block_q
     work = q.shape[0] * nqb
     parts = sbuf.shape[0]
@@ -165,7 +159,7 @@ def _row_deltas(dout, out, bh, i0, bm, delta):
 
 
 @njit(inline="always")
-def _probs_row(srow, mask, mi, i, j0, row_lse, scale, causal, has_mask):
+def _probs_row(srow, mask, mi, i, j0, row_lse, causal, has_mask):
     """srow = softmax weights exp(score - lse) of one row of a tile (0 above the causal diagonal
     and in fully masked rows); branch-free loops."""
     visible = srow.size if not causal else min(srow.size, max(0, i - j0 + 1))
@@ -174,22 +168,22 @@ def _probs_row(srow, mask, mi, i, j0, row_lse, scale, causal, has_mask):
     if has_mask:
         mrow = mask[mi, i, j0:j0 + srow.size]
         for c in range(visible):
-            srow[c] = fexp_nonpos(srow[c] * scale + mrow[c] - row_lse)
+            srow[c] = fexp_nonpos(srow[c] + mrow[c] - row_lse)
     else:
         for c in range(visible):
-            srow[c] = fexp_nonpos(srow[c] * scale - row_lse)
+            srow[c] = fexp_nonpos(srow[c] - row_lse)
     for c in range(visible, srow.size):
         srow[c] = 0
 
 
 @njit(inline="always")
-def _grad_scores(sbuf, dpbuf, bm, bn, mask, mi, lse, delta, dmask, bh, i0, j0, scale, causal, has_mask,
+def _grad_scores(sbuf, dpbuf, bm, bn, mask, mi, lse, delta, dmask, bh, i0, j0, causal, has_mask,
                  want_dmask, seed, offset, p_drop, keep_scale, L, S):
-    """sbuf: scores -> dropped weights (for dV); dpbuf: dO V^T -> scale * dS (for dK, dQ)."""
+    """sbuf: scaled scores -> dropped weights (for dV); dpbuf: dO V^T -> dS (for dK, dQ)."""
     for r in range(bm):
         i = i0 + r
         srow, dprow = sbuf[r, :bn], dpbuf[r, :bn]
-        _probs_row(srow, mask, mi, i, j0, lse[bh, i], scale, causal, has_mask)
+        _probs_row(srow, mask, mi, i, j0, lse[bh, i], causal, has_mask)
         d = delta[r]
         if p_drop > 0:
             counter = offset + ((bh * L + i) * S + j0)
@@ -202,8 +196,6 @@ def _grad_scores(sbuf, dpbuf, bm, bn, mask, mi, lse, delta, dmask, bh, i0, j0, s
                 dprow[c] = srow[c] * (dprow[c] - d)
         if want_dmask:
             dmask[bh, i, j0:j0 + bn] = dprow
-        for c in range(bn):
-            dprow[c] *= scale
 
 
 @njit(inline="always")
@@ -229,13 +221,14 @@ def _bwd_item(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask,
                 if causal and j0 > i0 + bm - 1:
                     break  # this key block and the later ones are above the diagonal
                 bn = min(block_k, S - j0)
-                _cblas_gemm(0, 1, bm, bn, E, q[bh, i0:i0 + bm], E, k[hk, j0:j0 + bn], E, sbuf, block_k)
-                _cblas_gemm(0, 1, bm, bn, ev, dout[bh, i0:i0 + bm], ev, v[hk, j0:j0 + bn], ev, dpbuf, block_k)
-                _grad_scores(sbuf, dpbuf, bm, bn, mask, mi, lse, delta, dmask, bh, i0, j0, scale, causal,
+                qi, gi, kj, vj = q[bh, i0:i0 + bm], dout[bh, i0:i0 + bm], k[hk, j0:j0 + bn], v[hk, j0:j0 + bn]
+                _gemm(0, 1, bm, bn, E, scale, qi, E, kj, E, 0, sbuf, block_k)
+                _gemm(0, 1, bm, bn, ev, 1, gi, ev, vj, ev, 0, dpbuf, block_k)
+                _grad_scores(sbuf, dpbuf, bm, bn, mask, mi, lse, delta, dmask, bh, i0, j0, causal,
                              has_mask, want_dmask, seed, offset, p_drop, keep_scale, L, S)
-                _gemm_acc(1, 0, bn, ev, bm, sbuf, block_k, dout[bh, i0:i0 + bm], ev, dv[hk, j0:j0 + bn], ev)
-                _gemm_acc(1, 0, bn, E, bm, dpbuf, block_k, q[bh, i0:i0 + bm], E, dk[hk, j0:j0 + bn], E)
-                _gemm_acc(0, 0, bm, E, bn, dpbuf, block_k, k[hk, j0:j0 + bn], E, dq[i0:i0 + bm], E)
+                _gemm(1, 0, bn, ev, bm, 1, sbuf, block_k, gi, ev, 1, dv[hk, j0:j0 + bn], ev)
+                _gemm(1, 0, bn, E, bm, scale, dpbuf, block_k, qi, E, 1, dk[hk, j0:j0 + bn], E)
+                _gemm(0, 0, bm, E, bn, scale, dpbuf, block_k, kj, E, 1, dq[i0:i0 + bm], E)
 
 
 @njit(parallel=True, cache=True)
