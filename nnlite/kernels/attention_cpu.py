@@ -80,12 +80,15 @@ def _scores_row(row, mask, mi, i, j0, causal, has_mask, neg_inf):
 @njit(inline="always")
 def _online_softmax_row(row, m_old, scratch):
     """row = exp(row - m_new); returns (sum of the exponentials, rescale factor of the old sums, m_new).
-    softmax's row max compares the floats' bits as integers, which vectorises (a float max does not)
-    and carries NaN through."""
-    m_new = max(m_old, _row_max(row, scratch)[0])
+    softmax's row max compares the floats' bits as integers, which vectorises (a float max does not);
+    a tile holding NaN or +inf makes the sum NaN, so the row's output is NaN as in torch."""
+    m_blk, usable = _row_max(row, scratch)
+    m_new = max(m_old, m_blk)
     # a row masked so far has m_new = -inf: shift by 0 so that exp(-inf) = 0, not NaN
     shift = m_new if m_new > -math.inf else like(m_new, 0.0)
     alpha = fexp_nonpos(m_old - shift)
+    if not usable and m_blk != -math.inf:
+        return like(m_new, math.nan), alpha, m_new
     for c in range(row.size):
         row[c] = fexp_nonpos(row[c] - shift)
     return row_sum(row), alpha, m_new
@@ -131,10 +134,10 @@ def _fwd_item(q, k, v, mask, mask_index, out, lse, sbuf, stats, bh, qb, scale, c
         _gemm(0, 0, bm, ev, bn, 1, sbuf, block_k, v[hk, j0:j0 + bn], ev, 1, acc, ev)
     for r in range(bm):
         l = l_row[r]
-        inv = 1 / l if l > 0 else l * 0  # fully masked row: output 0 (torch CPU)
+        inv = 1 / l if l > 0 else l * 0  # fully masked row: output 0 (torch CPU); NaN stays NaN
         for c in range(ev):
             acc[r, c] *= inv
-        lse[bh, i0 + r] = m_row[r] + math.log(l) if l > 0 else neg_inf
+        lse[bh, i0 + r] = m_row[r] + math.log(l) if l > 0 else (neg_inf if l == 0 else l)
 
 
 @njit(parallel=True, cache=True)
@@ -163,6 +166,9 @@ def _probs_row(srow, mask, mi, i, j0, row_lse, causal, has_mask):
     """srow = softmax weights exp(score - lse) of one row of a tile (0 above the causal diagonal
     and in fully masked rows); branch-free loops."""
     visible = srow.size if not causal else min(srow.size, max(0, i - j0 + 1))
+    if row_lse != row_lse:  # a NaN row of the forward: NaN gradients, as torch
+        srow[:] = row_lse
+        return
     if not row_lse > -math.inf:
         visible = 0
     if has_mask:

@@ -75,6 +75,9 @@ def _fwd(q, k, v, mask, mask_index, out, lse, kt, vt, qrow, acc, scale, causal, 
             cuda.syncthreads()
             for c in range(bn if valid else 0):
                 x = _score(qrow, kt[c], E, mask, mi, i, j0 + c, scale, causal, has_mask)
+                if x != x:
+                    l = x  # a NaN score makes the row NaN, as in torch
+                    continue
                 m_new = max(m, x)
                 if m_new == -math.inf:
                     continue  # nothing visible in this row yet
@@ -88,10 +91,10 @@ def _fwd(q, k, v, mask, mask_index, out, lse, kt, vt, qrow, acc, scale, causal, 
                 m = m_new
             cuda.syncthreads()
         if valid:
-            inv = 1 / l if l > 0 else 0.0  # fully masked row: output 0 (torch CPU)
+            inv = 1 / l if l > 0 else l * 0  # fully masked row: output 0 (torch CPU); NaN stays NaN
             for d in range(ev):
                 out[bh, i, d] = acc[d] * inv
-            lse[bh, i] = m + math.log(l) if l > 0 else -math.inf
+            lse[bh, i] = m + math.log(l) if l > 0 else (-math.inf if l == 0 else l)
 
 
 @cuda.jit(cache=True)
@@ -120,6 +123,8 @@ def sdpa_fwd_f64_cuda(q, k, v, mask, mask_index, out, lse, scale, causal, has_ma
 def _prob(x, row_lse, seed, counter, p_drop, keep_scale):
     """(softmax weight, dropout factor) of one score."""
     p = math.exp(x - row_lse) if row_lse > -math.inf and x > -math.inf else 0.0
+    if row_lse != row_lse:  # a NaN row of the forward: NaN gradients, as torch
+        p = row_lse
     keep = keep_factor_dev(seed, counter, p_drop, keep_scale) if p_drop > 0 else keep_scale
     return p, keep
 

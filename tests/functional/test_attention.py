@@ -108,6 +108,24 @@ def test_empty_inputs(torch):
     assert not np.any(q.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_and_inf_propagate(torch, device, dtype):
+    """A NaN query row gives a NaN output row, an infinite key NaN everywhere (as torch);
+    gradients too."""
+    q, k, v = _arrays([(1, 1, 4, 2), (1, 1, 5, 2), (1, 1, 5, 3)], dtype)
+    q[0, 0, 1, 0] = np.nan
+    for arrays in ([q, k, v], [q * 0 + 1, np.where(np.arange(10).reshape(5, 2) == 7, np.inf, k).astype(dtype), v]):
+        ours = [nnlite.tensor(a, device=device, requires_grad=True) for a in arrays]
+        theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+        y = F.scaled_dot_product_attention(*ours, block_sizes=SMALL)
+        ty = torch.nn.functional.scaled_dot_product_attention(*theirs)
+        assert_close(y, ty.detach(), **TOL[dtype])
+        y.sum().backward()
+        ty.sum().backward()
+        for a, b in zip(ours, theirs):
+            assert_close(a.grad, b.grad, **TOL[dtype])
+
+
 def test_non_contiguous_inputs(torch):
     q, k, v = _arrays([(2, 5, 3, 4), (2, 7, 3, 4), (2, 7, 3, 3)], np.float64)
     ours = [nnlite.tensor(a).transpose(1, 2) for a in (q, k, v)]
