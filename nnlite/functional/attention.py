@@ -174,7 +174,7 @@ def _prepare_mask(attn_mask, query, S, is_causal):
         raise RuntimeError(f"{OP}: Expected attn_mask dtype to be bool or float or to match query dtype, but got "
                            f"attn_mask.dtype: {attn_mask.dtype} and query.dtype: {query.dtype} instead.")
     target = lead + (query.shape[-2], S)
-    if attn_mask.ndim > len(target) or broadcast_or_none(tuple(attn_mask.shape), target) != target:
+    if attn_mask.ndim > len(target) or _broadcast_or_none(tuple(attn_mask.shape), target) != target:
         raise RuntimeError(f"{OP}: attn_mask of shape {list(attn_mask.shape)} does not broadcast to the attention "
                            f"weights' shape {list(target)} (query {list(query.shape)}, S = {S})")
     if attn_mask.dtype.name == "bool":
@@ -186,7 +186,7 @@ def _prepare_mask(attn_mask, query, S, is_causal):
     return mask, np.ascontiguousarray(slots).reshape(-1)
 
 
-def broadcast_or_none(a, b):
+def _broadcast_or_none(a, b):
     try:
         return tuple(broadcast_shapes(a, b))
     except (RuntimeError, ValueError):
@@ -218,7 +218,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if query._device.type == "cuda":
         mask_index = to_device(mask_index, query._device.index or 0)
     scale = (1.0 / math.sqrt(E) if E else 1.0) if scale is None else float(scale)
-    draw, keep_scale = _dropout_draw(query, query.numel() // max(E, 1) * S, dropout_p)
+    draw, keep_scale = _dropout_draw(query, math.prod(query.shape[:-1]) * S, dropout_p)
     blocks = block_sizes or (K.BLOCK_Q, K.BLOCK_K)
     cfg = _Config(scale, bool(is_causal), draw, keep_scale, blocks, mask_index)
     return ScaledDotProductAttention.apply(query, key, value, mask, cfg)
