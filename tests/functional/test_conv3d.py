@@ -75,6 +75,8 @@ def test_parallel_paths(torch):
     ("conv_transpose3d", (2, 3, 3, 4, 5), (3, 2, 3, 3, 2), dict(stride=(1, 2, 2), padding=1, output_padding=(0, 1, 1))),
     ("conv2d", (2, 3, 7, 9), (4, 3, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(1, 3))),
     ("conv_transpose2d", (2, 3, 5, 6), (3, 2, 4, 4), dict(stride=2, padding=1)),
+    # phases with no kernel tap (k < stride) hold only the bias; padding past the kernel
+    ("conv_transpose2d", (2, 3, 4, 5), (3, 2, 1, 3), dict(stride=(3, 2), padding=(0, 2), output_padding=(2, 1))),
     ("conv1d", (2, 3, 11), (4, 3, 5), dict(padding=2)),
 ])
 def test_implicit_gemm_chunks(torch, monkeypatch, chunk_bytes, op, x_shape, w_shape, kwargs):
