@@ -1,17 +1,19 @@
 """conv1d/2d/3d and conv_transpose1d/2d/3d, as torch.nn.functional.
 
 A 1-D op is its 2-D op with height 1: the arrays are reshaped (no copy) to
-(N, C, 1, L) and every kernel below serves both. A 3-D op runs the same
-im2col + GEMM path with the 3-D im2col/col2im kernels (Winograd and the
-depthwise kernels are 2-D only): the geometry's tuples then have three entries.
+(N, C, 1, L) and every kernel below serves both. A 3-D op runs the GEMM paths
+with 3-D kernels (Winograd and the depthwise kernels are 2-D only): the
+geometry's tuples then have three entries.
 
-Three algorithms for convolutions, chosen per call by `_algorithm`:
+Four algorithms for convolutions, chosen per call by `_algorithm`:
 
 - im2col -> one GEMM over the whole batch (the matmul primitive) -> an NCHW
   re-layout that also adds the bias; backward runs the transposed GEMMs and
   col2im (kernels/conv.py has the layouts). Any stride, padding, dilation, groups.
+- implicit GEMM for ungrouped convolutions on the CPU (_conv_implicit.py): the
+  same GEMMs one cache-sized chunk of columns at a time, never the whole matrix.
 - Winograd F(2x2, 3x3) for large 3x3 stride-1 convolutions: 16 GEMMs with
-  2.25x fewer flops in all (kernels/conv_winograd.py).
+  2.25x fewer flops in all (_conv_winograd.py).
 - direct kernels for depthwise convolutions (groups == in_channels), whose
   GEMMs would be tiny and memory-bound.
 
@@ -21,7 +23,8 @@ threadpoolctl is installed (see "GEMMs on the CPU" below).
 A transposed convolution is a convolution's backward-data: its forward is the
 GEMM w.T @ x followed by col2im, and its input gradient is the convolution of
 the output gradient by the same weight (im2col + GEMM); its weight gradient
-pairs x with those same columns. No kernel of its own.
+pairs x with those same columns. No kernel of its own. Where the implicit GEMM
+serves the convolution, it serves both gradients, and a stride-1 forward.
 
 Backward recomputes the column matrix (or transformed tiles) instead of keeping
 it from forward: it is several times the size of the input, too much to hold
@@ -42,10 +45,10 @@ from ._arrays import array_strides, cast_array, contiguous_array, strided_view
 from .binary import K as KB, binary_arrays
 from .reduction import sum_array
 from .shape import squeeze, unsqueeze
+from . import _conv_implicit as implicit, _conv_winograd as winograd
 
 KC = kernels("conv")
 KC3 = kernels("conv3d")
-KW = kernels("conv_winograd")
 KM = kernels("matmul")
 
 
@@ -227,22 +230,31 @@ WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_MACS = 1 << 24
 
 
-def _algorithm(x_shape, w_shape, geo):
+def _algorithm(x_shape, w_shape, geo, dtype, dev):
     """(forward, backward) for this convolution.
 
-    Depthwise: direct kernels. 3x3, stride 1, dilation 1, and big enough:
+    2-D depthwise: direct kernels. 2-D 3x3, stride 1, dilation 1, and big enough:
     Winograd F(2x2, 3x3) (2.25x fewer GEMM flops, and transformed tiles smaller
-    than im2col's columns). Everything else: im2col + GEMM.
+    than im2col's columns). Other ungrouped convolutions on the CPU: implicit
+    GEMM. Everything else (grouped, CUDA): im2col + GEMM.
     """
-    if len(geo.out_size) == 3:
-        return _gemm_forward, _gemm_backward
+    if len(geo.out_size) == 2 and geo.groups == x_shape[1]:
+        return _depthwise_forward, _depthwise_backward
+    o, c = w_shape[0], x_shape[1]
+    macs = x_shape[0] * o * c * 9 * _prod(geo.out_size)
+    if (tuple(w_shape[2:]) == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1) and geo.groups == 1
+            and min(o, c) >= WINOGRAD_MIN_CHANNELS and macs >= WINOGRAD_MIN_MACS):
+        return winograd.forward, winograd.backward
+    if implicit.usable(x_shape, w_shape, geo, dtype, dev):
+        return implicit.forward, _implicit_backward
+    return _gemm_forward, _gemm_backward
     if geo.groups == x_shape[1]:
         return _depthwise_forward, _depthwise_backward
     o, c = w_shape[0], x_shape[1]
     macs = x_shape[0] * o * c * 9 * geo.out_size[0] * geo.out_size[1]
     if (tuple(w_shape[2:]) == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1) and geo.groups == 1
             and min(o, c) >= WINOGRAD_MIN_CHANNELS and macs >= WINOGRAD_MIN_MACS):
-        return _winograd_forward, _winograd_backward
+        return winograd.forward, winograd.backward
     return _gemm_forward, _gemm_backward
 
 
@@ -309,6 +321,20 @@ def _input_grad(g_cols, w, x_shape, geo, dtype, dev):
     return gx
 
 
+def _prod(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _implicit_backward(g, x, w, geo, needs, dtype, dev):
+    if implicit.is_unit_stride(geo):
+        return implicit.backward(g, x, w, geo, needs, dtype, dev)
+    gx, _, gb = _gemm_backward(g, x, w, geo, (needs[0], False, needs[2]), dtype, dev)
+    return gx, implicit.weight_grad(g, x, w, geo, dtype) if needs[1] else None, gb
+
+
 def _gemm_backward(g, x, w, geo, needs, dtype, dev):
     g_cols, g_bias = _gemm_operand(g, geo.groups, dtype, dev)
     gx = gw = None
@@ -342,107 +368,37 @@ def _depthwise_backward(g, x, w, geo, needs, dtype, dev):
     return gx, gw, g_bias
 
 
-# Winograd buffers are 16 planes (one per tile position) whose plane stride is
-# PLANE_PAD elements more than their size: plane sizes are usually multiples of
-# 4 KiB, and 16 load/store streams 4 KiB apart fight over the same L1 sets
-# (the input transform ran 6x slower without the gap).
-PLANE_PAD = 32
-
-
-def _planes16(shape, dtype, dev):
-    """An uninitialised (16, *shape) array with padded planes (a strided view)."""
-    size = _prod(shape)
-    buf = empty_array((16 * (size + PLANE_PAD),), dtype, dev)
-    inner = tuple(_prod(shape[i + 1:]) for i in range(len(shape)))
-    return strided_view(buf, (16, *shape), (size + PLANE_PAD, *inner))
-
-
-def _prod(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
-def _matrices(planes):
-    """(16, channels, ...) planes as 16 (channels, rest) matrices (a view)."""
-    shape = tuple(planes.shape)
-    st = array_strides(planes)
-    return strided_view(planes, (16, shape[1], _prod(shape[2:])), (st[0], st[1], 1))
-
-
-def _gemm_into(a, b, out):
-    """out = a @ b for (16, M, K) @ (16, K, N) into 16 padded planes; returns out."""
-    KM.matmul(a, b, _matrices(out))
-    return out
-
-
-def _tile_grid(x, geo):
-    """(N, TH, TW): the Winograd tile grid, one tile per 2x2 block of outputs."""
-    return x.shape[0], (geo.out_size[0] + 1) // 2, (geo.out_size[1] + 1) // 2
-
-
-def _winograd_inputs(x, geo, dtype, dev):
-    v = _planes16((x.shape[1], *_tile_grid(x, geo)), dtype, dev)
-    KW.winograd_input(x, v, *geo.pad, dtype.np.type(0))
-    return v
-
-
-def _winograd_weights(w, dtype, dev):
-    u = _planes16(w.shape[:2], dtype, dev)
-    KW.winograd_weight(w, u)
-    return u
-
-
-def _winograd_forward(x, w, bias, geo, dtype, dev):
-    n, o = x.shape[0], w.shape[0]
-    v = _winograd_inputs(x, geo, dtype, dev)
-    m = _gemm_into(_winograd_weights(w, dtype, dev), _matrices(v), _planes16((o, *_tile_grid(x, geo)), dtype, dev))
-    del v
-    out = empty_array((n, o, *geo.out_size), dtype, dev)
-    KW.winograd_output(m, flat(w) if bias is None else bias, out, bias is not None)
-    return out
-
-
-def _winograd_backward(g, x, w, geo, needs, dtype, dev):
-    # All transforms first, then both GEMMs, then the inverse transforms: Numba's
-    # threads and BLAS's hand over the cores twice instead of four times.
-    o, c, grid = w.shape[0], x.shape[1], _tile_grid(x, geo)
-    g_tiles = _planes16((o, *grid), dtype, dev)
-    g_bias = empty_array((o,), dtype, dev)
-    KW.winograd_output_grad(g, g_tiles, g_bias, dtype.np.type(0))
-    v = _winograd_inputs(x, geo, dtype, dev) if needs[1] else None
-    u = _winograd_weights(w, dtype, dev) if needs[0] else None
-    g_u = _gemm_into(_matrices(g_tiles), _mT(_matrices(v)), _planes16((o, c), dtype, dev)) if needs[1] else None
-    del v
-    g_v = _gemm_into(_mT(u), _matrices(g_tiles), _planes16((c, *grid), dtype, dev)) if needs[0] else None
-    del g_tiles
-    gx = gw = None
-    if needs[1]:
-        gw = empty_array(w.shape, dtype, dev)
-        KW.winograd_weight_grad(g_u, gw)
-    if needs[0]:
-        gx = empty_array(x.shape, dtype, dev)
-        KW.winograd_input_grad(g_v, gx, *geo.pad)
-    return gx, gw, g_bias
-
-
 # ---------------------------------------------------------------- transposed convolutions
 # w is (C, O/g, KH, KW): read as the weight of a convolution from O to C channels, the
 # transposed conv of x is that convolution's backward-data (col2im of w.T @ x).
 
 
+def _transposed_implicit(x_shape, w_shape, geo, dtype, dev):
+    return implicit.usable(x_shape, w_shape, geo, dtype, dev)
+
+
 def _transposed_forward(x, w, bias, geo, out_size, dtype, dev):
-    x_cols, _ = _gemm_operand(x, geo.groups, dtype, dev)
-    out = _input_grad(x_cols, w, (x.shape[0], w.shape[1] * geo.groups, *out_size), geo, dtype, dev)
+    out_shape = (x.shape[0], w.shape[1] * geo.groups, *out_size)
+    if _transposed_implicit(out_shape, w.shape, geo, dtype, dev) and implicit.is_unit_stride(geo):
+        out = implicit.input_grad(x, w, out_shape, geo, dtype)
+    else:
+        x_cols, _ = _gemm_operand(x, geo.groups, dtype, dev)
+        out = _input_grad(x_cols, w, out_shape, geo, dtype, dev)
     if bias is not None:
         binary_arrays(KB.add, out, bias.reshape((1, bias.shape[0]) + (1,) * len(out_size)), dtype, dev, out=out)
     return out
 
 
 def _transposed_backward(g, x, w, geo, needs, dtype, dev):
-    # the columns of g serve both gradients: gx = w @ cols (a convolution), gw = x @ cols.T
     gx = gw = gb = None
+    if needs[2]:
+        gb = sum_array(g, tuple(i for i in range(g.ndim) if i != 1), dtype, dev)
+    if _transposed_implicit(g.shape, w.shape, geo, dtype, dev):
+        # x is the output gradient of the convolution of g by w
+        gx = implicit.forward(g, w, None, geo, dtype, dev) if needs[0] else None
+        gw = implicit.weight_grad(x, g, w, geo, dtype) if needs[1] else None
+        return gx, gw, gb
+    # the columns of g serve both gradients: gx = w @ cols (a convolution), gw = x @ cols.T
     cols = _columns(g, w.shape, geo, dtype, dev) if needs[0] or needs[1] else None
     if needs[1]:
         x_cols, _ = _gemm_operand(x, geo.groups, dtype, dev)
@@ -450,8 +406,6 @@ def _transposed_backward(g, x, w, geo, needs, dtype, dev):
         del x_cols
     if needs[0]:
         gx = _columns_to_output(cols, w, None, x.shape[0], geo, dtype, dev)
-    if needs[2]:
-        gb = sum_array(g, tuple(i for i in range(g.ndim) if i != 1), dtype, dev)
     return gx, gw, gb
 
 
@@ -481,7 +435,7 @@ class Convolution(Function):
         x = _as_2d(contiguous_array(input._array))
         w = _as_2d(contiguous_array(weight._array))
         b = None if bias is None else contiguous_array(bias._array)
-        forward, _ = _algorithm(x.shape, w.shape, geo)
+        forward, _ = _algorithm(x.shape, w.shape, geo, input.dtype, input._device)
         out = forward(x, w, b, geo, input.dtype, input._device)
         return wrap(_unlift(out, input.ndim), input._device)
 
@@ -492,9 +446,9 @@ class Convolution(Function):
         x = _as_2d(contiguous_array(input._array))
         w = _as_2d(contiguous_array(weight._array))
         g = _as_2d(grad_array(grad, input.dtype))
-        _, backward = _algorithm(x.shape, w.shape, geo)
         needs = ctx.needs_input_grad[:3]
         dev = grad._device
+        _, backward = _algorithm(x.shape, w.shape, geo, input.dtype, dev)
         gx, gw, gb = backward(g, x, w, geo, needs, input.dtype, dev)
         return (wrap(gx.reshape(input._array.shape), dev) if needs[0] else None,
                 wrap(gw.reshape(weight._array.shape), dev) if needs[1] else None,

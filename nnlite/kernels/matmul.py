@@ -14,6 +14,7 @@ of any strides (transposed views need no copy), or 2-D arrays.
 """
 import ctypes
 import threading
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 
 import llvmlite.binding as llvm
@@ -97,27 +98,36 @@ _blas_lock = threading.Lock()  # BLAS's thread count is process-wide: one split 
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS = 101, 111  # CBLAS enums; transposed is _CBLAS_NO_TRANS + 1
 
 
-@intrinsic
-def _cblas_gemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
-    """c = a @ b for 2-D arrays, row-major, by the BLAS GEMM registered under
-    nnlite_cblas_sgemm / nnlite_cblas_dgemm (ILP64: 64-bit sizes)."""
-    sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+def _gemm_intrinsic(beta):
+    """An @intrinsic c = a @ b + beta * c for 2-D arrays, row-major, by the BLAS GEMM
+    registered under nnlite_cblas_sgemm / nnlite_cblas_dgemm (ILP64: 64-bit sizes)."""
+    def gemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
+        sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
 
-    def codegen(context, builder, signature, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        real = ir.FloatType() if signature.args[9].dtype == types.float32 else ir.DoubleType()
-        name = "nnlite_cblas_sgemm" if signature.args[9].dtype == types.float32 else "nnlite_cblas_dgemm"
-        ptr = real.as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
-                                               real, ptr, i64])
-        gemm = cgutils.get_or_insert_function(builder.module, fnty, name)
-        size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 6, 8, 10)}
-        trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
-        data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (5, 7, 9)]
-        builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], real(1.0), data[0],
-                            size[6], data[1], size[8], real(0.0), data[2], size[10]])
-        return context.get_dummy_value()
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            single = signature.args[9].dtype == types.float32
+            real = ir.FloatType() if single else ir.DoubleType()
+            name = "nnlite_cblas_sgemm" if single else "nnlite_cblas_dgemm"
+            ptr = real.as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
+                                                   real, ptr, i64])
+            blas_gemm = cgutils.get_or_insert_function(builder.module, fnty, name)
+            size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 6, 8, 10)}
+            trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
+            data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (5, 7, 9)]
+            builder.call(blas_gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], real(1.0), data[0],
+                                     size[6], data[1], size[8], real(beta), data[2], size[10]])
+            return context.get_dummy_value()
+        return sig, codegen
+    gemm.__name__ = f"cblas_gemm_beta{int(beta)}"  # one name per intrinsic
+    return intrinsic(gemm)
+
+
+# (trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc): c = a @ b, and c += a @ b; a, b and c
+# are arrays whose first element starts the matrix, trans_* 1 to read that operand transposed
+_cblas_gemm = _gemm_intrinsic(0.0)
+cblas_gemm_add = _gemm_intrinsic(1.0)
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -168,6 +178,24 @@ def _numba_gemm_dtypes():
                     llvm.add_symbol(f"nnlite_cblas_{name}", ctypes.cast(found[0], ctypes.c_void_p).value)
                     _gemm_dtypes.add(np.dtype(dtype))
     return _gemm_dtypes
+
+
+def can_call_blas(dtype):
+    """Whether Numba kernels can call BLAS's GEMM for this dtype (numpy's OpenBLAS found)."""
+    return bool(_blas_controller()) and np.dtype(dtype) in _numba_gemm_dtypes()
+
+
+@contextmanager
+def blas_on_numba_threads(dtype):
+    """For kernels that call _cblas_gemm / cblas_gemm_add from their prange loops: yields
+    True with BLAS held to one thread per caller (its thread count is process-wide, hence the
+    lock), or False where BLAS cannot be called from Numba for this dtype."""
+    blas = _blas_controller()
+    if not can_call_blas(dtype):
+        yield False
+        return
+    with _blas_lock, blas.limit(limits=1, user_api="blas"):
+        yield True
 
 
 def _row_major(x):

@@ -219,9 +219,10 @@ def test_3x3_stride_1_either_algorithm(torch, monkeypatch, winograd):
     if not winograd:
         monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1 << 30)
     x, w, b = randn(2, 5, 9, 8, seed=1), randn(6, 5, 3, 3, seed=2), randn(6, seed=3)
+    xt = nnlite.tensor(x)
     chosen = conv_module._algorithm(x.shape, w.shape, conv_module._geometry(
-        "conv2d", nnlite.tensor(x), nnlite.tensor(w), 1, 1, 1, 1))[0]
-    assert (chosen is conv_module._winograd_forward) == winograd
+        "conv2d", xt, nnlite.tensor(w), 1, 1, 1, 1), xt.dtype, xt.device)[0]
+    assert (chosen is conv_module.winograd.forward) == winograd
     ours = _run(x, w, b, dict(padding=1))
     theirs = _torch_run(torch, x, w, b, dict(padding=1), ours[-1])
     for got, want in zip(ours[:4], theirs):

@@ -47,6 +47,9 @@ def test_cuda_matches_torch(torch, cuda_device, op, x_shape, w_shape, kwargs):
                                                       dilation=(1, 2, 1))),
     ("conv_transpose3d", (1, 2, 2, 3, 2), (2, 2, 2, 2, 3), dict(stride=(2, 1, 2), padding=(1, 0, 1),
                                                                 output_padding=(1, 0, 0))),
+    # ungrouped and stride 1: the CPU's implicit GEMM in both directions
+    ("conv3d", (1, 2, 3, 4, 5), (2, 2, 2, 2, 3), dict(padding=(1, 0, 2), dilation=(1, 2, 1))),
+    ("conv_transpose3d", (1, 2, 3, 2, 3), (2, 2, 2, 3, 2), dict(padding=(0, 1, 1))),
 ])
 def test_gradcheck(op, x_shape, w_shape, kwargs):
     def t(a):
@@ -62,6 +65,28 @@ def test_parallel_paths(torch):
              np.float32, tol=2e-4)
     _compare(torch, "conv_transpose3d", (2, 8, 5, 6, 7), (8, 4, 3, 3, 3), dict(stride=2, padding=1), True,
              np.float32, tol=2e-4)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 4 * 8 * 4])  # one output row per chunk; 3 rows, ragged
+@pytest.mark.parametrize("op, x_shape, w_shape, kwargs", [
+    ("conv3d", (2, 4, 3, 5, 8), (3, 4, 3, 3, 3), dict(padding=1)),
+    ("conv3d", (2, 4, 4, 5, 7), (3, 4, 2, 3, 2), dict(stride=(2, 1, 2), padding=(1, 0, 1), dilation=(1, 2, 2))),
+    ("conv_transpose3d", (2, 3, 3, 4, 5), (3, 4, 3, 2, 3), dict(padding=1, dilation=(1, 2, 1))),
+    ("conv_transpose3d", (2, 3, 3, 4, 5), (3, 2, 3, 3, 2), dict(stride=(1, 2, 2), padding=1, output_padding=(0, 1, 1))),
+    ("conv2d", (2, 3, 7, 9), (4, 3, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(1, 3))),
+    ("conv_transpose2d", (2, 3, 5, 6), (3, 2, 4, 4), dict(stride=2, padding=1)),
+    # phases with no kernel tap (k < stride) hold only the bias; padding past the kernel
+    ("conv_transpose2d", (2, 3, 4, 5), (3, 2, 1, 3), dict(stride=(3, 2), padding=(0, 2), output_padding=(2, 1))),
+    ("conv1d", (2, 3, 11), (4, 3, 5), dict(padding=2)),
+])
+def test_implicit_gemm_chunks(torch, monkeypatch, chunk_bytes, op, x_shape, w_shape, kwargs):
+    # ungrouped CPU convolutions run the implicit GEMM; cut its work into many (ragged) chunks
+    from nnlite.functional import _conv_implicit, conv as conv_module
+    x = nnlite.tensor(randn(*x_shape))
+    geo = conv_module._geometry(op, x, nnlite.tensor(randn(*w_shape)), 1, 0, 1, 1)
+    assert _conv_implicit.usable(x_shape, w_shape, geo, x.dtype, x.device)
+    monkeypatch.setattr(_conv_implicit, "CHUNK_BYTES", chunk_bytes)
+    _compare(torch, op, x_shape, w_shape, kwargs, True, np.float32, tol=2e-4)
 
 
 @pytest.mark.parametrize("op, w_shape, out_shape", [

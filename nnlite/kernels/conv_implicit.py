@@ -1,0 +1,141 @@
+"""Implicit-GEMM convolution on the CPU: im2col one cache-sized chunk at a time.
+
+The im2col path (kernels/conv.py, conv3d.py) writes every input tap of the whole batch
+to memory before one big GEMM reads it back: for conv3d (2,32,16,32,32) k3 that is a
+226 MB matrix per pass, and a GEMM with 32 output rows runs OpenBLAS at half speed
+when its other side is 65536 columns long. Here each prange part takes a run of
+chunks of `rows` output rows, gathers that chunk's input taps into its own column
+matrix, small enough to stay in L2, and calls single-threaded BLAS GEMMs on it at once.
+
+Where the width stride is 1 the gather skips the KW taps along the width: it copies
+each input row once, `wide` = OW + (KW-1)*dw columns per output row, and the tap kj
+becomes a GEMM reading those columns shifted by kj*dw. That copies KW times less; each
+output row then has (KW-1)*dw extra columns, computed and dropped. So a chunk is:
+
+- forward: acc (O, rows*wide) = sum_kj w[kj] (O, Kc) @ cols[:, kj*dw:], and the valid
+  columns of acc (+ bias) go to out in NCDHW order;
+- weight gradient: gw_part[kj] += g_chunk (O, rows*wide) @ cols[:, kj*dw:].T, g_chunk
+  being g's rows with zeros in the dropped columns; one partial sum per part, added up
+  by the caller (no atomics, no races);
+- the input gradient of a stride-1 convolution is the convolution of the output
+  gradient by the flipped, transposed weight, so it runs through `forward` too.
+
+Kc is C*KD*KH (shifted) or C*KD*KH*KW (strided width: no shifts). Arrays are 5-D
+(N, C, D, H, W); 2-D convolutions are the case D = KD = 1. Callers hold
+`matmul.blas_on_numba_threads` around these kernels. There is no CUDA twin: on CUDA the
+same convolutions run as im2col + cuBLAS (kernels/conv.py, conv3d.py), which is what a
+GPU's memory bandwidth and cuBLAS's big-GEMM kernels want.
+"""
+from numba import njit, prange
+
+from .conv import _fill, _valid_columns
+from .matmul import _cblas_gemm, cblas_gemm_add
+
+
+@njit(inline="always")
+def _copy_row(xs, row, off, sw, lo, hi, width):
+    """row[j] = xs[j*sw + off] for j in [lo, hi), zero elsewhere in [0, width)."""
+    _fill(row, 0, lo, 0)
+    if sw == 1:
+        seg, part = xs[lo + off:hi + off], row[lo:hi]
+        for i in range(hi - lo):
+            part[i] = seg[i]
+    else:
+        for j in range(lo, hi):
+            row[j] = xs[j * sw + off]
+    _fill(row, hi, width, 0)
+
+
+@njit(inline="always")
+def _gather_chunk(x, n, row0, rows, out_rows, wide, kernel, geometry, cols):
+    """cols[(c, kd, ki[, kj]), r * wide + j]: the input taps of output rows row0 .. row0 + rows
+    (flat (od, oh) indices), each row `wide` columns; zeros past the last row's columns."""
+    C, D, H, W = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    KD, KH, KW = kernel
+    sd, sh, sw, pd, ph, pw, dd, dh, dw = geometry
+    taps_w = 1 if cols.shape[0] == C * KD * KH else KW  # 1: the GEMMs shift along the width instead
+    for c in range(C):
+        src = x[n, c]
+        for kd in range(KD):
+            for ki in range(KH):
+                for kj in range(taps_w):
+                    dst = cols[((c * KD + kd) * KH + ki) * taps_w + kj]
+                    off = kj * dw - pw
+                    lo, hi = _valid_columns(off, sw, W, wide)
+                    for r in range(rows):
+                        od, oh = (row0 + r) // out_rows, (row0 + r) % out_rows
+                        idp, ih = od * sd - pd + kd * dd, oh * sh - ph + ki * dh
+                        row = dst[r * wide:(r + 1) * wide]
+                        if idp < 0 or idp >= D or ih < 0 or ih >= H:
+                            _fill(row, 0, wide, 0)
+                        else:
+                            _copy_row(src[idp, ih], row, off, sw, lo, hi, wide)
+                    _fill(dst, rows * wide, dst.shape[0], 0)
+
+
+@njit(inline="always")
+def _chunks(part, parts, images, rows_per_chunk, out_rows):
+    """The first and last chunk of a part, and the chunks per image."""
+    per_image = (out_rows + rows_per_chunk - 1) // rows_per_chunk
+    return images * per_image * part // parts, images * per_image * (part + 1) // parts, per_image
+
+
+@njit(inline="always")
+def _chunk(t, per_image, rows_per_chunk, out_rows):
+    """(image, first flat output row, number of rows) of chunk t."""
+    row0 = (t % per_image) * rows_per_chunk
+    return t // per_image, row0, min(rows_per_chunk, out_rows - row0)
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def conv_forward_cpu(x, w3, bias, out, cols_scratch, acc_scratch, kernel, geometry, use_bias):
+    """out (N, O, OD, OH, OW) = the convolution of x by w3 (shifts, O, Kc) (+ bias)."""
+    N, O, OD, OH, OW = out.shape
+    shifts, K = w3.shape[0], w3.shape[2]
+    parts, rows_per_chunk, wide = acc_scratch.shape[0], acc_scratch.shape[2], acc_scratch.shape[3]
+    dw, width, plane = geometry[8], cols_scratch.shape[2], OD * OH * OW
+    flat = out.reshape((N, O, plane))
+    for part in prange(parts):
+        cols, acc = cols_scratch[part], acc_scratch[part]
+        first, last, per_image = _chunks(part, parts, N, rows_per_chunk, OD * OH)
+        for t in range(first, last):
+            n, row0, rows = _chunk(t, per_image, rows_per_chunk, OD * OH)
+            _gather_chunk(x, n, row0, rows, OH, wide, kernel, geometry, cols)
+            _cblas_gemm(0, 0, O, rows * wide, K, w3[0], K, cols, width, acc, rows_per_chunk * wide)
+            for s in range(1, shifts):
+                cblas_gemm_add(0, 0, O, rows * wide, K, w3[s], K, cols[:, s * dw:], width, acc,
+                               rows_per_chunk * wide)
+            for o in range(O):
+                b = bias[o] if use_bias else 0
+                dst = flat[n, o, row0 * OW:(row0 + rows) * OW]
+                for r in range(rows):
+                    src, line = acc[o, r], dst[r * OW:(r + 1) * OW]
+                    for j in range(OW):
+                        line[j] = src[j] + b
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def conv_weight_grad_cpu(x, g, partial, cols_scratch, g_scratch, kernel, geometry):
+    """partial[part] (shifts, O, Kc): that part's share of the weight gradient for the
+    output gradient g (N, O, OD, OH, OW)."""
+    N, O, OD, OH, OW = g.shape
+    parts, shifts, K = partial.shape[0], partial.shape[1], partial.shape[3]
+    rows_per_chunk, wide = g_scratch.shape[2], g_scratch.shape[3]
+    dw, width, plane = geometry[8], cols_scratch.shape[2], OD * OH * OW
+    flat = g.reshape((N, O, plane))
+    for part in prange(parts):
+        cols, g_rows, acc = cols_scratch[part], g_scratch[part], partial[part]
+        acc[:] = 0
+        g_rows[:] = 0  # the dropped columns stay zero: they add nothing to the gradient
+        first, last, per_image = _chunks(part, parts, N, rows_per_chunk, OD * OH)
+        for t in range(first, last):
+            n, row0, rows = _chunk(t, per_image, rows_per_chunk, OD * OH)
+            _gather_chunk(x, n, row0, rows, OH, wide, kernel, geometry, cols)
+            for o in range(O):
+                src = flat[n, o, row0 * OW:(row0 + rows) * OW]
+                for r in range(rows):
+                    g_rows[o, r, :OW] = src[r * OW:(r + 1) * OW]
+            for s in range(shifts):
+                # acc[s] (O, Kc) += g_rows (O, rows * wide) @ cols[:, s*dw:] (Kc, rows * wide).T
+                cblas_gemm_add(0, 1, O, K, rows * wide, g_rows, rows_per_chunk * wide, cols[:, s * dw:], width,
+                               acc[s], K)
