@@ -15,14 +15,13 @@ All arrays are flat and of one size; `g` is the output gradient per element
 import math
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
-from .fastmath import _int_bits_as_float32, fexp, like
+from .fastmath import _float32_bits_as_int, _int_bits_as_float32, fexp, like
 
 CHUNK = 1 << 14          # CPU: elements per partial sum of the reduced forward (one contiguous run)
 CUDA_PARTIALS = 1 << 15  # CUDA: partial sums, partial c adding elements c, c + P, ... (coalesced reads)
@@ -36,20 +35,11 @@ def partial_count(n, on_cuda):
 # ---------------------------------------------------------------- t * log(t), vectorisable
 # Without SVML math.log is a scalar libm call: it took 9 of the 11 ms of the reduced
 # forward on (1024, 4096) float32. Like fastmath.fexp, float32 gets an inlinable
-# polynomial (Cephes logf, within 1-2 ulp) and float64 keeps math.log. It is private
-# here because fastmath.py belongs to another task; it can move there as `flog`.
+# polynomial (Cephes logf, within 1-2 ulp) and float64 keeps math.log. Only xlogx uses
+# it so far; a second user would move it to fastmath.py as `flog`.
 
 _f = np.float32
 _SMALLEST_NORMAL = _f(1.17549435e-38)
-
-
-@intrinsic
-def _float32_bits_as_int(typingctx, x):
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-    return sig, codegen
 
 
 @njit(inline="always")
