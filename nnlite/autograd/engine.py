@@ -6,6 +6,10 @@ touches no `.grad`. Both run every node's backward at most once, after all the
 gradients flowing into it have been summed, and free the saved tensors unless
 `retain_graph=True`. Backward runs with grad mode off (no higher-order graphs).
 """
+import sys
+
+import numpy as np
+
 from .function import AccumulateGrad
 from .grad_mode import state as _grad_state
 
@@ -138,7 +142,7 @@ def run_backward(outputs, grad_outputs, retain_graph, inputs=None, allow_unused=
                         continue
                     child, nr = edge
                     if isinstance(child, AccumulateGrad) or child in needed:
-                        _deliver(child, nr, g, buffers, capture, results, accumulate, F)
+                        _deliver(child, nr, g, buffers, capture, results, accumulate, F, from_node=True)
             for edge in node.next_functions:
                 if edge is None or isinstance(edge[0], AccumulateGrad):
                     continue
@@ -162,14 +166,14 @@ def run_backward(outputs, grad_outputs, retain_graph, inputs=None, allow_unused=
     return results
 
 
-def _deliver(node, nr, g, buffers, capture, results, accumulate, F):
+def _deliver(node, nr, g, buffers, capture, results, accumulate, F, from_node=False):
     if isinstance(node, AccumulateGrad):
         key = (node, 0)
         if key in capture:
             for i in capture[key]:
                 results[i] = g if results[i] is None else F.add(results[i], g)
         elif accumulate:
-            _accumulate(node.variable, g, F)
+            _accumulate(node.variable, g, F, from_node)
         return
     buf = buffers.get(node)
     if buf is None:
@@ -246,14 +250,91 @@ def _check_grad(node, i, g, F):
     return g
 
 
-def _accumulate(leaf, g, F):
-    for hook in leaf._leaf_hooks():
+def _accumulate(leaf, g, F, from_node=False):
+    hooks = leaf._leaf_hooks()
+    if leaf.grad is None and from_node and not hooks and _unshared(g, F):
+        leaf.grad = g.detach()
+        return
+    for hook in hooks:
         new = hook(g)
         if new is not None:
             g = new
     if leaf.grad is None:
-        # A fresh tensor: the incoming one may be shared (a user's gradient,
-        # or the same tensor delivered to several leaves).
+        # The incoming tensor may be shared (a user's gradient, the same tensor
+        # delivered to several leaves, a view of another gradient): copy it.
         leaf.grad = g.detach().clone()
     else:
         leaf.grad._array_inplace_add(g)
+
+
+# ---------------------------------------------------------------- keeping a gradient without a copy
+# torch's AccumulateGrad keeps an incoming gradient as a leaf's .grad when nothing else
+# holds it (use count 1) and copies it otherwise. Python shows the same through reference
+# counts. Rather than assume what the interpreter counts, `_calibrate` measures once what a
+# gradient that nothing else holds looks like at `_unshared`, by sending fresh host arrays
+# down this very path; a gradient that anything else holds (a user, a saved context,
+# another leaf, a view of its memory) counts more and is copied. Host arrays only.
+
+_baseline = None   # {kind: counts} once measured; False if measuring failed (then: always copy)
+_measuring = None  # the kind being measured
+
+
+def _kind(a):
+    """"own": an array owning its memory; "pool": a pool block's array (memory.host_empty),
+    whose views all hold its base (numpy collapses view chains); None: anything else."""
+    if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+        return None
+    if a.base is None:
+        return "own" if a.flags.owndata else None
+    base = a.base
+    return "pool" if isinstance(base, np.ndarray) and not isinstance(base.base, np.ndarray) else None
+
+
+def _counts(g):
+    a = g._array
+    base = a.base
+    return sys.getrefcount(g), sys.getrefcount(a), sys.getrefcount(base) if base is not None else 0
+
+
+def _unshared(g, F):
+    kind = _kind(g._array)
+    if kind is None:
+        return False
+    if _measuring is not None:
+        _baseline[_measuring] = _counts(g)
+        return False
+    if _baseline is None:
+        _calibrate(F)
+    return bool(_baseline) and _baseline.get(kind) == _counts(g)
+
+
+def _calibrate(F):
+    global _baseline, _measuring
+    from ..backend.memory import SMALL_BYTES
+    from .function import Function
+
+    class FreshGradient(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.detach().clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return F.empty(tuple(grad.shape), dtype=grad.dtype)
+
+    _baseline = {}
+    try:
+        with_grad = _grad_state.enabled
+        _grad_state.enabled = True
+        for kind, size in (("own", 1), ("pool", SMALL_BYTES)):
+            _measuring = kind
+            x = F.zeros(size, requires_grad=True)
+            run_backward([FreshGradient.apply(x)], [F.ones(size)], False)
+        _measuring = None
+        if set(_baseline) != {"own", "pool"}:
+            _baseline = False
+    except Exception:
+        _baseline = False
+    finally:
+        _measuring = None
+        _grad_state.enabled = with_grad
