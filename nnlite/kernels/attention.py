@@ -13,7 +13,7 @@ from ..backend.launch import grid_blocks
 from ..backend.memory import host_empty
 from . import attention_cpu as _cpu
 from . import attention_cuda as _cuda
-from .matmul import _blas_controller, _blas_lock, _numba_gemm_dtypes
+from .matmul import blas_on_numba_threads, can_call_blas
 
 BLOCK_Q = 256   # query rows per CPU work item: (256, 256) tiles ran fwd+bwd 1.5x faster than (64, 128)
 BLOCK_K = 256   # key rows per CPU tile (OpenBLAS is inefficient on smaller GEMMs)
@@ -25,14 +25,9 @@ def _cpu_parts(work):
 
 
 def _check_blas(dtype):
-    if np.dtype(dtype) not in _numba_gemm_dtypes():
+    if not can_call_blas(dtype):
         raise RuntimeError("scaled_dot_product_attention: the CPU kernels call numpy's OpenBLAS (ILP64) "
                            f"GEMM for {np.dtype(dtype)}, which this numpy build does not provide")
-
-
-def _blas_single_thread():
-    blas = _blas_controller()
-    return blas.limit(limits=1, user_api="blas")
 
 
 def sdpa_fwd(q, k, v, mask, mask_index, out, lse, scale, causal, has_mask, seed, offset, p_drop, keep_scale,
@@ -44,7 +39,7 @@ def sdpa_fwd(q, k, v, mask, mask_index, out, lse, scale, causal, has_mask, seed,
         parts = _cpu_parts(q.shape[0] * -(-q.shape[1] // block_q))
         sbuf = host_empty((parts, block_q, block_k), q.dtype)
         stats = host_empty((parts, 3, block_q), q.dtype)
-        with _blas_lock, _blas_single_thread():
+        with blas_on_numba_threads(q.dtype):
             _cpu.sdpa_fwd_cpu(q, k, v, mask, mask_index, out, lse, sbuf, stats, dtype(scale), causal,
                               has_mask, seed, offset, dtype(p_drop), dtype(keep_scale), block_q, block_k)
         return
@@ -73,7 +68,7 @@ def sdpa_bwd(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, 
         sbuf = host_empty((parts, block_q, block_k), q.dtype)
         dpbuf = host_empty((parts, block_q, block_k), q.dtype)
         row_delta = host_empty((parts, block_q), q.dtype)
-        with _blas_lock, _blas_single_thread():
+        with blas_on_numba_threads(q.dtype):
             _cpu.sdpa_bwd_cpu(q, k, v, mask, mask_index, out, lse, dout, dq_part, dk, dv, dmask, sbuf, dpbuf,
                               row_delta, dtype(scale), causal, has_mask, want_dmask, seed, offset,
                               dtype(p_drop), dtype(keep_scale), block_q, block_k)

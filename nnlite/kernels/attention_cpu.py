@@ -29,40 +29,12 @@ Dropout: element (bh, i, j) is kept when unit(hash(seed, offset + (bh L + i) S +
 """
 import math
 
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit, prange
 
 from .attention_common import keep_factor_cpu
 from .fastmath import fexp_nonpos, like
-from .matmul import _CBLAS_NO_TRANS, _CBLAS_ROW_MAJOR
+from .matmul import cblas_gemm as _gemm
 from .softmax import _row_max, row_dot, row_sum
-
-
-@intrinsic
-def _gemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """c = alpha a @ b + beta c: matmul's _cblas_gemm with its two scalars exposed, so the
-    softmax scale folds into the GEMMs and tiles accumulate in place (beta = 1)."""
-    sig = types.void(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-
-    def codegen(context, builder, signature, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        dtype = signature.args[11].dtype
-        real = ir.FloatType() if dtype == types.float32 else ir.DoubleType()
-        ptr = real.as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
-                                               real, ptr, i64])
-        gemm = cgutils.get_or_insert_function(builder.module, fnty,
-                                              "nnlite_cblas_sgemm" if dtype == types.float32 else "nnlite_cblas_dgemm")
-        size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 7, 9, 12)}
-        scalar = {i: context.cast(builder, args[i], signature.args[i], dtype) for i in (5, 10)}
-        trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
-        data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (6, 8, 11)]
-        builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], scalar[5], data[0],
-                            size[7], data[1], size[9], scalar[10], data[2], size[12]])
-        return context.get_dummy_value()
-    return sig, codegen
 
 
 @njit(inline="always")

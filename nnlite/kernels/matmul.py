@@ -98,36 +98,44 @@ _blas_lock = threading.Lock()  # BLAS's thread count is process-wide: one split 
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS = 101, 111  # CBLAS enums; transposed is _CBLAS_NO_TRANS + 1
 
 
-def _gemm_intrinsic(beta):
-    """An @intrinsic c = a @ b + beta * c for 2-D arrays, row-major, by the BLAS GEMM
-    registered under nnlite_cblas_sgemm / nnlite_cblas_dgemm (ILP64: 64-bit sizes)."""
-    def gemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
-        sig = types.void(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+@intrinsic
+def cblas_gemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """c = alpha * a @ b + beta * c for 2-D row-major matrices, by the BLAS GEMM registered
+    under nnlite_cblas_sgemm / nnlite_cblas_dgemm (ILP64: 64-bit sizes), callable from Numba
+    kernels (hold `blas_on_numba_threads` around them). a, b and c are arrays whose first
+    element starts the matrix; lda, ldb, ldc their row strides; trans_* 1 reads that operand
+    transposed. alpha folds a scale into the product, beta = 1 accumulates into c."""
+    sig = types.void(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
-        def codegen(context, builder, signature, args):
-            i32, i64 = ir.IntType(32), ir.IntType(64)
-            single = signature.args[9].dtype == types.float32
-            real = ir.FloatType() if single else ir.DoubleType()
-            name = "nnlite_cblas_sgemm" if single else "nnlite_cblas_dgemm"
-            ptr = real.as_pointer()
-            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
-                                                   real, ptr, i64])
-            blas_gemm = cgutils.get_or_insert_function(builder.module, fnty, name)
-            size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 6, 8, 10)}
-            trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
-            data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (5, 7, 9)]
-            builder.call(blas_gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], real(1.0), data[0],
-                                     size[6], data[1], size[8], real(beta), data[2], size[10]])
-            return context.get_dummy_value()
-        return sig, codegen
-    gemm.__name__ = f"cblas_gemm_beta{int(beta)}"  # one name per intrinsic
-    return intrinsic(gemm)
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        dtype = signature.args[11].dtype
+        real = ir.FloatType() if dtype == types.float32 else ir.DoubleType()
+        ptr = real.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64, ptr, i64,
+                                               real, ptr, i64])
+        gemm = cgutils.get_or_insert_function(builder.module, fnty,
+                                              "nnlite_cblas_sgemm" if dtype == types.float32 else "nnlite_cblas_dgemm")
+        size = {i: context.cast(builder, args[i], signature.args[i], types.int64) for i in (0, 1, 2, 3, 4, 7, 9, 12)}
+        scalar = {i: context.cast(builder, args[i], signature.args[i], dtype) for i in (5, 10)}
+        trans = [builder.trunc(builder.add(size[i], i64(_CBLAS_NO_TRANS)), i32) for i in (0, 1)]
+        data = [context.make_array(signature.args[i])(context, builder, args[i]).data for i in (6, 8, 11)]
+        builder.call(gemm, [i32(_CBLAS_ROW_MAJOR), *trans, size[2], size[3], size[4], scalar[5], data[0],
+                            size[7], data[1], size[9], scalar[10], data[2], size[12]])
+        return context.get_dummy_value()
+    return sig, codegen
 
 
-# (trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc): c = a @ b, and c += a @ b; a, b and c
-# are arrays whose first element starts the matrix, trans_* 1 to read that operand transposed
-_cblas_gemm = _gemm_intrinsic(0.0)
-cblas_gemm_add = _gemm_intrinsic(1.0)
+@njit(inline="always")
+def _cblas_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
+    """c = a @ b (cblas_gemm with alpha 1, beta 0)."""
+    cblas_gemm(trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+
+
+@njit(inline="always")
+def cblas_gemm_add(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
+    """c += a @ b (cblas_gemm with alpha 1, beta 1)."""
+    cblas_gemm(trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
 
 
 @njit(parallel=True, nogil=True, cache=True)
