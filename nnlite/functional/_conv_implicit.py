@@ -65,7 +65,7 @@ class _Plan:
         return contiguous_array(w5.transpose(4, 0, 1, 2, 3)).reshape((self.shifts, o, -1))
 
     def unshift(self, gw3, w_shape):
-        """A (shifts, O, Kc) gradient in the weight's own layout."""
+        """A (shifts * O, Kc) gradient (rows s * O + o) in the weight's own layout."""
         if self.shifts == 1:
             return gw3.reshape(w_shape)
         o, c, kd, kh, kw = (w_shape[0], w_shape[1], *self.kernel)
@@ -91,10 +91,12 @@ def weight_grad(g, x, w, geo, dtype):
     """dL/dw of the convolution of x by w for output gradient g."""
     g5, w5 = _as_3d(g), _as_3d(w)
     plan = _Plan(w5, g5.shape[4], _geometry(geo), dtype)
-    partial = np.empty((plan.cols.shape[0], plan.shifts, w.shape[0], plan.taps), dtype.np)
+    parts, o = plan.cols.shape[0], w.shape[0]
+    partial = np.empty((parts, plan.shifts * o, plan.taps), dtype.np)
+    g_rows = np.empty((parts, plan.shifts * o, plan.cols.shape[2]), dtype.np)
     with KM.blas_on_numba_threads(dtype.np):
-        KI.conv_weight_grad_cpu(_as_3d(x), g5, partial, plan.cols, np.empty(plan.rows_shape, dtype.np),
-                                plan.kernel, plan.geometry)
+        KI.conv_weight_grad_cpu(_as_3d(x), g5, partial, plan.cols, g_rows, plan.kernel, plan.geometry,
+                                plan.rows, plan.wide)
     return plan.unshift(partial.sum(axis=0), w.shape)
 
 

@@ -14,9 +14,10 @@ output row then has (KW-1)*dw extra columns, computed and dropped. So a chunk is
 
 - forward: acc (O, rows*wide) = sum_kj w[kj] (O, Kc) @ cols[:, kj*dw:], and the valid
   columns of acc (+ bias) go to out in NCDHW order;
-- weight gradient: gw_part[kj] += g_chunk (O, rows*wide) @ cols[:, kj*dw:].T, g_chunk
-  being g's rows with zeros in the dropped columns; one partial sum per part, added up
-  by the caller (no atomics, no races);
+- weight gradient: gw_part (KW*O, Kc) += g_chunk (KW*O, cols' width) @ cols.T in one
+  GEMM, g_chunk's row kj*O + o being g's rows of channel o moved right by kj*dw with
+  zeros in the dropped columns; one partial sum per part, added up by the caller (no
+  atomics, no races);
 - the input gradient of a stride-1 convolution is the convolution of the output
   gradient by the flipped, transposed weight, so it runs through `forward` too.
 
@@ -115,27 +116,30 @@ def conv_forward_cpu(x, w3, bias, out, cols_scratch, acc_scratch, kernel, geomet
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def conv_weight_grad_cpu(x, g, partial, cols_scratch, g_scratch, kernel, geometry):
-    """partial[part] (shifts, O, Kc): that part's share of the weight gradient for the
-    output gradient g (N, O, OD, OH, OW)."""
+def conv_weight_grad_cpu(x, g, partial, cols_scratch, g_scratch, kernel, geometry, rows_per_chunk, wide):
+    """partial[part] (shifts * O, Kc): that part's share of the weight gradient for the
+    output gradient g (N, O, OD, OH, OW), row s * O + o for width tap s of output channel o.
+    g_scratch is (parts, shifts * O, width of the column matrices)."""
     N, O, OD, OH, OW = g.shape
-    parts, shifts, K = partial.shape[0], partial.shape[1], partial.shape[3]
-    rows_per_chunk, wide = g_scratch.shape[2], g_scratch.shape[3]
+    parts, K = partial.shape[0], partial.shape[2]
+    shifts = partial.shape[1] // O
     dw, width, plane = geometry[8], cols_scratch.shape[2], OD * OH * OW
     flat = g.reshape((N, O, plane))
     for part in prange(parts):
         cols, g_rows, acc = cols_scratch[part], g_scratch[part], partial[part]
         acc[:] = 0
-        g_rows[:] = 0  # the dropped columns stay zero: they add nothing to the gradient
+        g_rows[:] = 0  # columns never written stay zero: they add nothing to the gradient
         first, last, per_image = _chunks(part, parts, N, rows_per_chunk, OD * OH)
         for t in range(first, last):
             n, row0, rows = _chunk(t, per_image, rows_per_chunk, OD * OH)
             _gather_chunk(x, n, row0, rows, OH, wide, kernel, geometry, cols)
-            for o in range(O):
-                src = flat[n, o, row0 * OW:(row0 + rows) * OW]
-                for r in range(rows):
-                    g_rows[o, r, :OW] = src[r * OW:(r + 1) * OW]
+            # row s * O + o of g_rows is g's rows for channel o, each in a `wide` slot, moved right
+            # by s * dw: one GEMM then pairs every width tap s with cols shifted by s * dw
             for s in range(shifts):
-                # acc[s] (O, Kc) += g_rows (O, rows * wide) @ cols[:, s*dw:] (Kc, rows * wide).T
-                cblas_gemm_add(0, 1, O, K, rows * wide, g_rows, rows_per_chunk * wide, cols[:, s * dw:], width,
-                               acc[s], K)
+                for o in range(O):
+                    src = flat[n, o, row0 * OW:(row0 + rows) * OW]
+                    dst = g_rows[s * O + o, s * dw:]
+                    for r in range(rows):
+                        dst[r * wide:r * wide + OW] = src[r * OW:(r + 1) * OW]
+            # acc (shifts * O, Kc) += g_rows (shifts * O, k) @ cols (Kc, k).T
+            cblas_gemm_add(0, 1, shifts * O, K, rows * wide + (shifts - 1) * dw, g_rows, width, cols, width, acc, K)
