@@ -41,35 +41,43 @@ def _geometry(geo):
 
 
 class _Plan:
-    """How a convolution's chunks are laid out: taps along the width as GEMM shifts (stride 1)
-    or gathered like the others; rows per chunk; the per-thread scratch shapes."""
+    """How a convolution's chunks are laid out. The width taps are not gathered one by one:
+    tap kj reads input column ow*sw + kj*dw - pw = (ow + q)*sw + r - pw with
+    kj*dw = q*sw + r, so the gather copies each input row once per phase r used (every
+    sw-th column from r), and tap kj becomes a GEMM over phase r's columns shifted by q.
+    With stride 1 there is one phase and the shifts are kj*dw. Also: rows per chunk and the
+    per-thread scratch."""
 
     def __init__(self, w5, out_w, geometry, dtype):
         o, c, kd, kh, kw = w5.shape
+        sw, dw = geometry[2], geometry[8]
         self.kernel = (kd, kh, kw)
         self.geometry = geometry
-        self.shifts = kw if geometry[2] == 1 else 1
-        self.taps = c * kd * kh * (kw // self.shifts)
-        dw = geometry[8]
-        self.wide = out_w + (self.shifts - 1) * dw
-        self.rows = max(1, CHUNK_BYTES // (self.taps * self.wide * dtype.np.itemsize))
+        residues = [kj * dw % sw for kj in range(kw)]
+        phases = sorted(set(residues))
+        self.phases = np.array(phases, np.int64)
+        self.tap_phase = np.array([phases.index(r) for r in residues], np.int64)
+        self.tap_shift = np.array([kj * dw // sw for kj in range(kw)], np.int64)
+        # weight-gradient slots: the taps grouped by phase
+        self.slot_tap = np.array(sorted(range(kw), key=lambda kj: (self.tap_phase[kj], kj)), np.int64)
+        self.phase_slots = np.searchsorted(self.tap_phase[self.slot_tap], np.arange(len(phases) + 1)).astype(np.int64)
+        self.taps = c * kd * kh
+        max_shift = int(self.tap_shift.max())
+        self.wide = out_w + max_shift
+        self.rows = max(1, CHUNK_BYTES // (len(phases) * self.taps * self.wide * dtype.np.itemsize))
         parts = get_num_threads()
-        self.cols = np.empty((parts, self.taps, self.rows * self.wide + (self.shifts - 1) * dw), dtype.np)
+        self.cols = np.empty((parts, len(phases) * self.taps, self.rows * self.wide + max_shift), dtype.np)
         self.rows_shape = (parts, o, self.rows, self.wide)
 
     def weight(self, w5):
-        """w5 as (shifts, O, Kc): one matrix per width tap when the GEMMs shift."""
-        o = w5.shape[0]
-        if self.shifts == 1:
-            return w5.reshape((1, o, -1))
-        return contiguous_array(w5.transpose(4, 0, 1, 2, 3)).reshape((self.shifts, o, -1))
+        """w5 as (KW, O, C*KD*KH): one matrix per width tap."""
+        return contiguous_array(w5.transpose(4, 0, 1, 2, 3)).reshape((w5.shape[4], w5.shape[0], -1))
 
-    def unshift(self, gw3, w_shape):
-        """A (shifts * O, Kc) gradient (rows s * O + o) in the weight's own layout."""
-        if self.shifts == 1:
-            return gw3.reshape(w_shape)
+    def unshift(self, gw, w_shape):
+        """A (KW * O, Kc) gradient, rows in slot order, in the weight's own layout."""
         o, c, kd, kh, kw = (w_shape[0], w_shape[1], *self.kernel)
-        return contiguous_array(gw3.reshape((kw, o, c, kd, kh)).transpose(1, 2, 3, 4, 0)).reshape(w_shape)
+        by_tap = gw.reshape((kw, o, c, kd, kh))[np.argsort(self.slot_tap)]
+        return contiguous_array(by_tap.transpose(1, 2, 3, 4, 0)).reshape(w_shape)
 
 
 def _run_forward(x5, w5, bias, out5, geometry, dtype):
@@ -77,7 +85,8 @@ def _run_forward(x5, w5, bias, out5, geometry, dtype):
     w3 = plan.weight(w5)
     with KM.blas_on_numba_threads(dtype.np):
         KI.conv_forward_cpu(x5, w3, w3[0, 0] if bias is None else bias, out5, plan.cols,
-                            np.empty(plan.rows_shape, dtype.np), plan.kernel, geometry, bias is not None)
+                            np.empty(plan.rows_shape, dtype.np), plan.kernel, geometry, plan.phases,
+                            plan.tap_phase, plan.tap_shift, bias is not None)
 
 
 def forward(x, w, bias, geo, dtype, dev):
@@ -91,12 +100,12 @@ def weight_grad(g, x, w, geo, dtype):
     """dL/dw of the convolution of x by w for output gradient g."""
     g5, w5 = _as_3d(g), _as_3d(w)
     plan = _Plan(w5, g5.shape[4], _geometry(geo), dtype)
-    parts, o = plan.cols.shape[0], w.shape[0]
-    partial = np.empty((parts, plan.shifts * o, plan.taps), dtype.np)
-    g_rows = np.empty((parts, plan.shifts * o, plan.cols.shape[2]), dtype.np)
+    parts, o, kw = plan.cols.shape[0], w.shape[0], w5.shape[4]
+    partial = np.empty((parts, kw * o, plan.taps), dtype.np)
+    g_rows = np.empty((parts, kw * o, plan.cols.shape[2]), dtype.np)
     with KM.blas_on_numba_threads(dtype.np):
-        KI.conv_weight_grad_cpu(_as_3d(x), g5, partial, plan.cols, g_rows, plan.kernel, plan.geometry,
-                                plan.rows, plan.wide)
+        KI.conv_weight_grad_cpu(_as_3d(x), g5, partial, plan.cols, g_rows, plan.kernel, plan.geometry, plan.phases,
+                                plan.tap_shift, plan.slot_tap, plan.phase_slots, plan.rows, plan.wide)
     return plan.unshift(partial.sum(axis=0), w.shape)
 
 
