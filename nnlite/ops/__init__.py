@@ -8,6 +8,8 @@ from nnlite.ops.misc import (Conv2dNormActivation, Conv3dNormActivation,  # noqa
 from nnlite.ops.stochastic_depth import StochasticDepth, stochastic_depth  # noqa: E402
 from nnlite.ops.roi_align import RoIAlign, roi_align  # noqa: E402
 __all__ += ["RoIAlign", "roi_align"]
+from nnlite.ops.nms import batched_nms, nms  # noqa: E402
+__all__ += ["batched_nms", "nms"]
 
 __all__ += ["DropBlock2d", "DropBlock3d", "drop_block2d", "drop_block3d", "Conv2dNormActivation",
             "Conv3dNormActivation", "FrozenBatchNorm2d", "MLP", "Permute", "SqueezeExcitation",
