@@ -56,9 +56,9 @@ def _check_input(op, input, rois, output_size):
     if input.ndim != 4:
         raise RuntimeError(f"{op}: expected a 4D input (N, C, H, W), got size {list(input.shape)}")
     if input.dtype.name not in _FLOAT_DTYPES:
-        raise TypeError(f"{op}: expected a float32 or float64 input, got {input.dtype}")
+        raise TypeError(f"{op}: expected a float32 or float64 input, got {input.dtype.name}")
     if rois.dtype is not input.dtype:
-        raise RuntimeError(f"{op}: expected boxes of the input's dtype {input.dtype}, got {rois.dtype}")
+        raise RuntimeError(f"{op}: expected boxes of the input's dtype {input.dtype.name}, got {rois.dtype.name}")
     check_same_device(op, input, rois)
     if len(output_size) != 2 or any(int(s) != s or s <= 0 for s in output_size):
         raise ValueError(f"{op}: output_size must be two positive ints, got {output_size}")
