@@ -10,6 +10,17 @@ from nnlite.ops.roi_align import RoIAlign, roi_align  # noqa: E402
 __all__ += ["RoIAlign", "roi_align"]
 from nnlite.ops.nms import batched_nms, nms  # noqa: E402
 __all__ += ["batched_nms", "nms"]
+from nnlite.ops.boxes import (box_area, box_convert, box_iou, clip_boxes_to_image,  # noqa: E402
+                              complete_box_iou, distance_box_iou, generalized_box_iou,
+                              masks_to_boxes, remove_small_boxes)
+from nnlite.ops.giou_loss import generalized_box_iou_loss  # noqa: E402
+from nnlite.ops.ciou_loss import complete_box_iou_loss  # noqa: E402
+from nnlite.ops.diou_loss import distance_box_iou_loss  # noqa: E402
+from nnlite.ops.focal_loss import sigmoid_focal_loss  # noqa: E402
+__all__ += ["box_area", "box_convert", "box_iou", "clip_boxes_to_image", "complete_box_iou",
+            "distance_box_iou", "generalized_box_iou", "masks_to_boxes", "remove_small_boxes",
+            "generalized_box_iou_loss", "complete_box_iou_loss", "distance_box_iou_loss",
+            "sigmoid_focal_loss"]
 
 __all__ += ["DropBlock2d", "DropBlock3d", "drop_block2d", "drop_block3d", "Conv2dNormActivation",
             "Conv3dNormActivation", "FrozenBatchNorm2d", "MLP", "Permute", "SqueezeExcitation",
