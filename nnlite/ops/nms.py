@@ -79,6 +79,7 @@ def _nms_host_arrays(boxes, scores, iou_threshold, device):
         return np.empty(0, np.int64)
     order = _descending_order(scores)
     sorted_boxes = np.ascontiguousarray(boxes[order])
+    iou_threshold = _threshold_like(iou_threshold, sorted_boxes.dtype)
     if device.type == "cpu":
         kept_positions = _nms_cpu(sorted_boxes, iou_threshold)
     else:
@@ -121,6 +122,20 @@ def _descending_order(scores):
     rest = np.flatnonzero(~is_nan)
     rest = rest[np.argsort(-scores[rest], kind="stable")]
     return np.concatenate([np.flatnonzero(is_nan), rest]).astype(np.int64, copy=False)
+
+
+def _threshold_like(threshold, dtype):
+    """The threshold in the boxes' dtype, giving the same `iou > threshold` answers.
+
+    torchvision compares a float32 IoU with a double threshold; a float32 compare keeps the
+    kernel's vectors full width. For float32 x, x > t exactly when x > t_down, the largest
+    float32 <= t (no float32 lies strictly between t_down and t)."""
+    if dtype != np.float32:
+        return dtype.type(threshold)
+    t = np.float32(threshold)
+    if float(t) > threshold:    # compared in double (NumPy would compare a float32 in float32)
+        t = np.nextafter(t, np.float32(-np.inf))
+    return t
 
 
 def _host(t):

@@ -27,7 +27,7 @@ def reference_nms(boxes, scores, threshold):
                 continue
             keep.append(i)
             for j in order[a + 1:]:
-                if _iou(boxes[i], boxes[j], dt) > threshold:
+                if float(_iou(boxes[i], boxes[j], dt)) > threshold:    # in double, as torchvision
                     suppressed.add(j)
     return np.array(keep, dtype=np.int64)
 
@@ -102,6 +102,15 @@ def test_threshold_edges():
     # box 3 overlaps box 0 by exactly 1/3: kept at 1/3, dropped just below
     np.testing.assert_array_equal(run_nms(boxes, scores, 1 / 3), [0, 2, 3])
     np.testing.assert_array_equal(run_nms(boxes, scores, 0.33), [0, 2])
+
+
+def test_float32_iou_is_compared_with_the_double_threshold():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    # the float32 IoU 50/150 rounds up to 0.33333334 > 1/3, but is not > float32(1/3)
+    for threshold, expected in ((1 / 3, [0]), (float(np.float32(1 / 3)), [0, 1]), (0.3333333, [0])):
+        np.testing.assert_array_equal(run_nms(boxes, scores, threshold), expected)
+        np.testing.assert_array_equal(reference_nms(boxes, scores, threshold), expected)
 
 
 def test_empty_input(device):
