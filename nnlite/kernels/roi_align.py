@@ -11,8 +11,9 @@ taken at the centres of equal sub-cells, where gh = sampling_ratio or, when
 sampling_ratio <= 0, ceil(roi height / PH) (same for gw). The count of the
 average is max(gh * gw, 1). A sample outside [-1, H] x [-1, W] is zero.
 
-The CPU forward runs prange over (roi, channel) planes. The CPU backward runs
-prange over (image, channel) planes of gx, each walking the rois of its image,
+The CPU forward runs prange over (roi, block of 16 channels): each sample's
+position and weights are computed once per block. The CPU backward runs prange
+over (image, channel block) slices of gx, each walking the rois of its image,
 so no two threads write one element. The CUDA kernels take one output element
 per thread; the CUDA backward scatters with atomics.
 """
@@ -23,6 +24,9 @@ from numba import njit, prange
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from .fastmath import like
+
+# channels that share one computation of a sample's position and weights on the CPU
+CHANNEL_BLOCK = 16
 
 
 # ---------------------------------------------------------------- scalar helpers (both targets)
@@ -90,32 +94,36 @@ sample_point_dev = cuda.jit(device=True)(_sample_point)
 # ---------------------------------------------------------------- forward
 
 @njit(cache=True)
-def _bin_value_cpu(plane, y_start, x_start, bin_h, bin_w, ph, pw, grid_h, grid_w, count):
-    height, width = plane.shape
-    total = like(y_start, 0.0)
+def _bin_cpu(x, n, c0, c1, out, k, ph, pw, y_start, x_start, bin_h, bin_w, grid_h, grid_w, count):
+    """out[k, c0:c1, ph, pw]: each sample's taps are computed once for the whole channel block."""
+    height, width = x.shape[2], x.shape[3]
+    for c in range(c0, c1):
+        out[k, c, ph, pw] = 0
     for iy in range(grid_h):
         y = sample_point_cpu(y_start, bin_h, ph, iy, grid_h)
         for ix in range(grid_w):
-            x = sample_point_cpu(x_start, bin_w, pw, ix, grid_w)
-            y0, y1, x0, x1, w00, w01, w10, w11 = bilinear_cpu(y, x, height, width)
+            xx = sample_point_cpu(x_start, bin_w, pw, ix, grid_w)
+            y0, y1, x0, x1, w00, w01, w10, w11 = bilinear_cpu(y, xx, height, width)
             if y0 >= 0:
-                total += (w00 * plane[y0, x0] + w01 * plane[y0, x1]
-                          + w10 * plane[y1, x0] + w11 * plane[y1, x1])
-    return total / like(total, count)
+                for c in range(c0, c1):
+                    out[k, c, ph, pw] += (w00 * x[n, c, y0, x0] + w01 * x[n, c, y0, x1]
+                                          + w10 * x[n, c, y1, x0] + w11 * x[n, c, y1, x1])
+    for c in range(c0, c1):
+        out[k, c, ph, pw] /= like(y_start, count)
 
 
 @njit(parallel=True, cache=True)
 def roi_align_fwd_cpu(x, rois, out, spatial_scale, sampling_ratio, aligned):
     K, C, PH, PW = out.shape
-    for kc in prange(K * C):
-        k, c = kc // C, kc % C
+    blocks = (C + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
+    for kb in prange(K * blocks):
+        k, c0 = kb // blocks, (kb % blocks) * CHANNEL_BLOCK
         n, y_start, x_start, bin_h, bin_w, grid_h, grid_w, count = roi_geometry_cpu(
             rois, k, spatial_scale, PH, PW, sampling_ratio, aligned)
-        plane = x[n, c]
         for ph in range(PH):
             for pw in range(PW):
-                out[k, c, ph, pw] = _bin_value_cpu(plane, y_start, x_start, bin_h, bin_w, ph, pw,
-                                                   grid_h, grid_w, count)
+                _bin_cpu(x, n, c0, min(C, c0 + CHANNEL_BLOCK), out, k, ph, pw, y_start, x_start, bin_h, bin_w,
+                         grid_h, grid_w, count)
 
 
 @cuda.jit(cache=True)
@@ -147,28 +155,31 @@ roi_align_fwd = KernelPair(roi_align_fwd_cpu, roi_align_fwd_cuda)
 # ---------------------------------------------------------------- backward (w.r.t. the input)
 
 @njit(cache=True)
-def _scatter_bin_cpu(g, plane, y_start, x_start, bin_h, bin_w, ph, pw, grid_h, grid_w, count):
-    """Add g / count times each sample's bilinear weights into plane."""
-    height, width = plane.shape
-    scaled = g / like(g, count)
+def _scatter_bin_cpu(gout, k, ph, pw, gx, n, c0, c1, y_start, x_start, bin_h, bin_w, grid_h, grid_w, count):
+    """Add gout[k, c, ph, pw] / count times each sample's bilinear weights into gx[n, c], c in [c0, c1)."""
+    height, width = gx.shape[2], gx.shape[3]
+    inv = like(y_start, 1.0) / like(y_start, count)
     for iy in range(grid_h):
         y = sample_point_cpu(y_start, bin_h, ph, iy, grid_h)
         for ix in range(grid_w):
-            x = sample_point_cpu(x_start, bin_w, pw, ix, grid_w)
-            y0, y1, x0, x1, w00, w01, w10, w11 = bilinear_cpu(y, x, height, width)
+            xx = sample_point_cpu(x_start, bin_w, pw, ix, grid_w)
+            y0, y1, x0, x1, w00, w01, w10, w11 = bilinear_cpu(y, xx, height, width)
             if y0 >= 0:
-                plane[y0, x0] += scaled * w00
-                plane[y0, x1] += scaled * w01
-                plane[y1, x0] += scaled * w10
-                plane[y1, x1] += scaled * w11
+                for c in range(c0, c1):
+                    g = gout[k, c, ph, pw] * inv
+                    gx[n, c, y0, x0] += g * w00
+                    gx[n, c, y0, x1] += g * w01
+                    gx[n, c, y1, x0] += g * w10
+                    gx[n, c, y1, x1] += g * w11
 
 
 @njit(parallel=True, cache=True)
 def roi_align_bwd_cpu(gout, rois, gx, spatial_scale, sampling_ratio, aligned):
     K, C, PH, PW = gout.shape
     N = gx.shape[0]
-    for nc in prange(N * C):  # one gx plane per thread: rois of its image only, so no races
-        n, c = nc // C, nc % C
+    blocks = (C + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
+    for nb in prange(N * blocks):  # a thread owns gx[n, c0:c1] and walks the rois of image n: no races
+        n, c0 = nb // blocks, (nb % blocks) * CHANNEL_BLOCK
         for k in range(K):
             if int(rois[k, 0]) != n:
                 continue
@@ -176,8 +187,8 @@ def roi_align_bwd_cpu(gout, rois, gx, spatial_scale, sampling_ratio, aligned):
                 rois, k, spatial_scale, PH, PW, sampling_ratio, aligned)
             for ph in range(PH):
                 for pw in range(PW):
-                    _scatter_bin_cpu(gout[k, c, ph, pw], gx[n, c], y_start, x_start, bin_h, bin_w, ph, pw,
-                                     grid_h, grid_w, count)
+                    _scatter_bin_cpu(gout, k, ph, pw, gx, n, c0, min(C, c0 + CHANNEL_BLOCK), y_start, x_start,
+                                     bin_h, bin_w, grid_h, grid_w, count)
 
 
 @cuda.jit(cache=True)

@@ -120,6 +120,15 @@ def test_matches_torchvision_reference(dtype, aligned, sampling_ratio):
     assert np.all(to_numpy(y)[3] == 0)   # the box outside the image samples zeros
 
 
+def test_more_channels_than_one_cpu_channel_block():
+    # the CPU kernels share each sample's weights across blocks of 16 channels: 18 spans two blocks
+    x = randn(2, 18, 5, 6, dtype=np.float64, seed=7)
+    boxes = np.array([[1, 0.4, 0.2, 4.6, 3.9], [0, -1.0, 1.0, 5.0, 4.5]])
+    y, gx, ref_y, ref_g = _run(x, boxes, "cpu", (2, 3), sampling_ratio=-1, aligned=True)
+    assert_close(y, ref_y, rtol=1e-10, atol=1e-12)
+    assert_close(gx, ref_g, rtol=1e-10, atol=1e-12)
+
+
 def test_adaptive_sampling_uses_ceil_of_roi_over_bins():
     # a 4.2-wide roi in 2 bins: ceil(2.1) = 3 samples per bin in x, 1 in y for a 1-high roi
     x = randn(1, 1, 6, 8, dtype=np.float64, seed=3)
