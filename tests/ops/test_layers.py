@@ -282,15 +282,19 @@ def test_drop_block_drop_rate_and_mean_preserved():
     assert abs(y.mean() - 1) < 1e-5  # one global rescale keeps the mean exactly
 
 
-def test_drop_block_gradient_and_inplace(device):
-    x = nnlite.tensor(randn(1, 2, 5, 5, dtype=np.float64), device=device, requires_grad=True)
-    fn = _seeded(lambda t: drop_block2d(t, 0.4, 3))
-    assert gradcheck(fn, (x,))
-    y = fn(x)
+def test_drop_block_gradcheck():
+    # CPU only: gradcheck replays the forward ~50 times, too slow under the CUDA simulator.
+    x = nnlite.tensor(randn(1, 2, 5, 5, dtype=np.float64), requires_grad=True)
+    assert gradcheck(_seeded(lambda t: drop_block2d(t, 0.4, 3)), (x,))
+
+
+def test_drop_block_gradient_is_the_scaled_mask_and_inplace(device):
+    x = nnlite.tensor(randn(1, 1, 4, 4, dtype=np.float64), device=device, requires_grad=True)
+    y = _seeded(lambda t: drop_block2d(t, 0.4, 3))(x)
     y.sum().backward()
     keep_scaled = y.detach().cpu().numpy() / x.detach().cpu().numpy()
     assert_close(x.grad.cpu().numpy(), keep_scaled, rtol=1e-12, atol=1e-12)
-    buffer = nnlite.tensor(np.ones((1, 1, 6, 6)), device=device)
+    buffer = nnlite.tensor(np.ones((1, 1, 4, 4)), device=device)
     assert drop_block2d(buffer, 0.4, 3, inplace=True) is buffer
 
 
