@@ -1,7 +1,15 @@
 """Box-format helpers shared by the RoI ops (torchvision/ops/_utils.py)."""
+import numpy as np
+
+from ..backend.memory import to_host
+from ..functional._arrays import contiguous_array
+from ..functional._util import check_same_device, check_tensor
 from ..functional.creation import full
 from ..functional.shape import cat
 from ..tensor import Tensor
+
+
+_FLOAT_DTYPES = ("float32", "float64")
 
 
 class BoxesShapeError(ValueError, AssertionError):
@@ -40,3 +48,35 @@ def convert_boxes_to_roi_format(boxes):
 def convert_boxes_to_roi_format_or_keep(boxes):
     """rois for any accepted boxes form (a Tensor[K, 5] passes through)."""
     return boxes if isinstance(boxes, Tensor) else convert_boxes_to_roi_format(boxes)
+
+
+def pair(v):
+    """An output size as (height, width)."""
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+def check_roi_inputs(op, input, rois, output_size):
+    """The checks shared by the RoI ops, before any kernel runs."""
+    check_tensor(op, "input", input)
+    if input.ndim != 4:
+        raise RuntimeError(f"{op}: expected a 4D input (N, C, H, W), got size {list(input.shape)}")
+    if input.dtype.name not in _FLOAT_DTYPES:
+        raise TypeError(f"{op}: expected a float32 or float64 input, got {input.dtype.name}")
+    if rois.dtype is not input.dtype:
+        raise RuntimeError(f"{op}: expected boxes of the input's dtype {input.dtype.name}, got {rois.dtype.name}")
+    check_same_device(op, input, rois)
+    if len(output_size) != 2 or any(int(s) != s or s <= 0 for s in output_size):
+        raise ValueError(f"{op}: output_size must be two positive ints, got {output_size}")
+    _check_batch_indices(op, rois, input.shape[0])
+
+
+def _check_batch_indices(op, rois, batch):
+    """Every roi's batch index must name an image of the input (torchvision does not check)."""
+    if rois.shape[0] == 0:
+        return
+    idx = np.asarray(to_host(contiguous_array(rois._array)))[:, 0]
+    bad = (idx < 0) | (idx >= batch) | (idx != np.floor(idx))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise IndexError(f"{op}: roi {k} has batch index {idx[k]}, expected an integer in [0, {batch - 1}] "
+                         f"for an input of batch size {batch}")

@@ -4,26 +4,17 @@ Function, functional op and Module live together, as in torchvision. The kernels
 (nnlite/kernels/roi_align.py) follow torchvision's CPU kernel sample for sample;
 the gradient flows to the input only (torchvision gives boxes none either).
 """
-import numpy as np
-
 from ..autograd.function import Function
 from ..backend.lazy import kernels
-from ..backend.memory import to_host
 from ..functional._arrays import contiguous_array
-from ..functional._util import check_same_device, check_tensor, empty_array, wrap
+from ..functional._util import empty_array, wrap
 from ..functional.creation import zeros
 from ..nn.modules.module import Module
-from ._utils import check_roi_boxes_shape, convert_boxes_to_roi_format_or_keep
+from ._utils import check_roi_boxes_shape, check_roi_inputs, convert_boxes_to_roi_format_or_keep, pair
 
 K = kernels("roi_align")
 
 __all__ = ["roi_align", "RoIAlign"]
-
-_FLOAT_DTYPES = ("float32", "float64")
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
 
 
 class RoIAlignFunction(Function):
@@ -51,39 +42,13 @@ class RoIAlignFunction(Function):
         return wrap(gx, grad._device), None, None, None, None, None
 
 
-def _check_input(op, input, rois, output_size):
-    check_tensor(op, "input", input)
-    if input.ndim != 4:
-        raise RuntimeError(f"{op}: expected a 4D input (N, C, H, W), got size {list(input.shape)}")
-    if input.dtype.name not in _FLOAT_DTYPES:
-        raise TypeError(f"{op}: expected a float32 or float64 input, got {input.dtype.name}")
-    if rois.dtype is not input.dtype:
-        raise RuntimeError(f"{op}: expected boxes of the input's dtype {input.dtype.name}, got {rois.dtype.name}")
-    check_same_device(op, input, rois)
-    if len(output_size) != 2 or any(int(s) != s or s <= 0 for s in output_size):
-        raise ValueError(f"{op}: output_size must be two positive ints, got {output_size}")
-
-
-def _check_batch_indices(op, rois, batch):
-    """Every roi's batch index must name an image of the input (torchvision does not check)."""
-    if rois.shape[0] == 0:
-        return
-    idx = np.asarray(to_host(contiguous_array(rois._array)))[:, 0]
-    bad = (idx < 0) | (idx >= batch) | (idx != np.floor(idx))
-    if bad.any():
-        k = int(np.argmax(bad))
-        raise IndexError(f"{op}: roi {k} has batch index {idx[k]}, expected an integer in [0, {batch - 1}] "
-                         f"for an input of batch size {batch}")
-
-
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """RoI Align: (K, C, output_size) features of boxes (Tensor[K, 5] or list of Tensor[L, 4])."""
     op = "roi_align"
     check_roi_boxes_shape(op, boxes)
     rois = convert_boxes_to_roi_format_or_keep(boxes)
-    output_size = tuple(int(s) for s in _pair(output_size))
-    _check_input(op, input, rois, output_size)
-    _check_batch_indices(op, rois, input.shape[0])
+    output_size = tuple(int(s) for s in pair(output_size))
+    check_roi_inputs(op, input, rois, output_size)
     return RoIAlignFunction.apply(input, rois, output_size, float(spatial_scale), int(sampling_ratio),
                                   bool(aligned))
 
