@@ -320,3 +320,24 @@ def test_drop_block_identity_cases_and_modules():
 def test_drop_block_bad_arguments(fn, shape, p, message):
     with pytest.raises(ValueError, match=message):
         fn(nnlite.ones(*shape), p, 3)
+
+
+# ---------------------------------------------------------------- empty batches, strided inputs
+
+def test_layers_accept_an_empty_batch():
+    empty = nnlite.ones(0, 3, 4, 4)
+    for layer in (FrozenBatchNorm2d(3), Conv2dNormActivation(3, 2).eval(), SqueezeExcitation(3, 2),
+                  StochasticDepth(0.5, "row"), DropBlock2d(0.5, 3)):
+        out = layer(empty)
+        assert out.shape[0] == 0 and out.shape[2:] == (4, 4)
+
+
+@pytest.mark.parametrize("fn", [lambda t: drop_block2d(t, 0.4, 3), lambda t: stochastic_depth(t, 0.4, "row"),
+                                FrozenBatchNorm2d(4)])
+def test_non_contiguous_input_gives_the_contiguous_result(fn):
+    strided = nnlite.tensor(randn(2, 5, 4, 6)).transpose(1, 2)
+    assert not strided.is_contiguous()
+    nnlite.manual_seed(3)
+    expected = fn(strided.contiguous()).numpy()
+    nnlite.manual_seed(3)
+    assert_close(fn(strided), expected, rtol=0, atol=0)
