@@ -27,27 +27,30 @@ TILE = 64   # boxes per mask word
 
 
 @njit(cache=True, error_model="numpy")
-def nms_fwd_cpu(sorted_boxes, coords, suppressed, keep, count, iou_threshold):
-    """Greedy NMS over score-sorted (N, 4) boxes; keep[:count[0]] gets kept sorted positions.
-    iou_threshold comes in the boxes' dtype (see ops/nms.py: same comparisons, full vectors)."""
-    n = sorted_boxes.shape[0]
+def nms_fwd_cpu(sorted_boxes, segments, coords, suppressed, keep, count, iou_threshold):
+    """Greedy NMS over (N, 4) boxes sorted by score within each segment
+    [segments[k], segments[k+1]) (one segment for nms, one per category for batched_nms);
+    keep[:count[0]] gets the kept positions. iou_threshold comes in the boxes' dtype
+    (see ops/nms.py: same comparisons, full vectors)."""
     x1, y1, x2, y2, area = coords[0], coords[1], coords[2], coords[3], coords[4]
-    for i in range(n):
+    for i in range(sorted_boxes.shape[0]):
         x1[i], y1[i] = sorted_boxes[i, 0], sorted_boxes[i, 1]
         x2[i], y2[i] = sorted_boxes[i, 2], sorted_boxes[i, 3]
         area[i] = (x2[i] - x1[i]) * (y2[i] - y1[i])
         suppressed[i] = 0
     kept = 0
-    for i in range(n):
-        if suppressed[i]:
-            continue
-        keep[kept] = i
-        kept += 1
-        # slices, so the inner loop's index starts at 0: Numba then drops the negative-index
-        # wraparound check that would stop LLVM vectorising it (8x slower without)
-        s = i + 1
-        _suppress_overlaps(x1[i], y1[i], x2[i], y2[i], area[i], x1[s:], y1[s:], x2[s:], y2[s:],
-                           area[s:], suppressed[s:], iou_threshold)
+    for k in range(segments.shape[0] - 1):
+        end = segments[k + 1]
+        for i in range(segments[k], end):
+            if suppressed[i]:
+                continue
+            keep[kept] = i
+            kept += 1
+            # slices, so the inner loop's index starts at 0: Numba then drops the negative-index
+            # wraparound check that would stop LLVM vectorising it (8x slower without)
+            s = i + 1
+            _suppress_overlaps(x1[i], y1[i], x2[i], y2[i], area[i], x1[s:end], y1[s:end], x2[s:end],
+                               y2[s:end], area[s:end], suppressed[s:end], iou_threshold)
     count[0] = kept
 
 

@@ -58,17 +58,27 @@ def _batched_nms_coordinate_trick(boxes, scores, idxs, iou_threshold):
 
 
 def _batched_nms_vanilla(boxes, scores, idxs, iou_threshold):
-    """One NMS per category, then the union of the kept boxes sorted by score."""
+    """One NMS per category, then the union of the kept boxes sorted by score. On the CPU the
+    categories are segments of one score-sorted array, swept by one kernel call."""
     host_boxes, host_scores, host_idxs = _host(boxes), _host(scores), _host(idxs)
+    by_score = _descending_order(host_scores)
     keep_mask = np.zeros(host_scores.shape[0], dtype=bool)
-    for category in np.unique(host_idxs):
-        members = np.flatnonzero(host_idxs == category)
-        kept = _nms_host_arrays(host_boxes[members], host_scores[members], float(iou_threshold),
-                                boxes.device)
-        keep_mask[members[kept]] = True
-    keep = np.flatnonzero(keep_mask)
-    keep = keep[_descending_order(host_scores[keep])]
-    return _index_tensor(keep, boxes.device)
+    if boxes.device.type == "cpu":
+        by_category = by_score[np.argsort(host_idxs[by_score], kind="stable")]
+        sorted_idxs = host_idxs[by_category]
+        segments = np.concatenate([[0], np.flatnonzero(sorted_idxs[1:] != sorted_idxs[:-1]) + 1,
+                                   [sorted_idxs.shape[0]]]).astype(np.int64)
+        sorted_boxes = np.ascontiguousarray(host_boxes[by_category])
+        threshold = _threshold_like(float(iou_threshold), sorted_boxes.dtype)
+        keep_mask[by_category[_nms_cpu(sorted_boxes, threshold, segments)]] = True
+    else:
+        for category in np.unique(host_idxs):
+            members = np.flatnonzero(host_idxs == category)
+            kept = _nms_host_arrays(host_boxes[members], host_scores[members], float(iou_threshold),
+                                    boxes.device)
+            keep_mask[members[kept]] = True
+    # torchvision sorts the kept indices (ascending) by score, stably: by_score's order
+    return _index_tensor(by_score[keep_mask[by_score]], boxes.device)
 
 
 # ------------------------------------------------------------------ the two targets
@@ -87,13 +97,15 @@ def _nms_host_arrays(boxes, scores, iou_threshold, device):
     return order[kept_positions]
 
 
-def _nms_cpu(sorted_boxes, iou_threshold):
+def _nms_cpu(sorted_boxes, iou_threshold, segments=None):
     n = sorted_boxes.shape[0]
+    if segments is None:
+        segments = np.array([0, n], np.int64)
     coords = np.empty((5, n), sorted_boxes.dtype)    # x1, y1, x2, y2, area rows
     suppressed = np.empty(n, np.uint8)
     keep = np.empty(n, np.int64)
     count = np.zeros(1, np.int64)
-    K.nms_fwd_cpu(sorted_boxes, coords, suppressed, keep, count, iou_threshold)
+    K.nms_fwd_cpu(sorted_boxes, segments, coords, suppressed, keep, count, iou_threshold)
     return keep[:count[0]]
 
 

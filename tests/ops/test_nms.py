@@ -149,9 +149,20 @@ def test_batched_strategies_agree_with_reference(dtype):
 
 def test_batched_nms_on_each_device(device):
     boxes, scores, idxs, tensors = _batched_inputs(40, 3, np.float32, device, seed=1)
-    keep = batched_nms(*tensors, 0.5)
-    assert keep.dtype == nnlite.int64 and keep.device.type == device
-    np.testing.assert_array_equal(keep.cpu().numpy(), reference_batched(boxes, scores, idxs, 0.5))
+    expected = reference_batched(boxes, scores, idxs, 0.5)
+    for strategy in (batched_nms, nms_module._batched_nms_vanilla):    # CUDA's vanilla: a class loop
+        keep = strategy(*tensors, 0.5)
+        assert keep.dtype == nnlite.int64 and keep.device.type == device
+        np.testing.assert_array_equal(keep.cpu().numpy(), expected)
+
+
+def test_batched_nms_single_box_categories_and_sparse_ids():
+    boxes, scores = random_boxes(30, np.float64, seed=7, tie_levels=5)
+    idxs = np.array([7] * 10 + [-2] + [1000] * 18 + [3])     # two categories of one box
+    tensors = [nnlite.tensor(a) for a in (boxes, scores, idxs)]
+    expected = reference_batched(boxes, scores, idxs, 0.3)
+    np.testing.assert_array_equal(nms_module._batched_nms_vanilla(*tensors, 0.3).numpy(), expected)
+    np.testing.assert_array_equal(batched_nms(*tensors, 0.3).numpy(), expected)
 
 
 @pytest.mark.parametrize("n, strategy", [(1000, "_batched_nms_coordinate_trick"),    # 4000 coordinates
