@@ -58,19 +58,12 @@ def _batched_nms_coordinate_trick(boxes, scores, idxs, iou_threshold):
 
 
 def _batched_nms_vanilla(boxes, scores, idxs, iou_threshold):
-    """One NMS per category, then the union of the kept boxes sorted by score. On the CPU the
-    categories are segments of one score-sorted array, swept by one kernel call."""
+    """One NMS per category, then the union of the kept boxes sorted by score."""
     host_boxes, host_scores, host_idxs = _host(boxes), _host(scores), _host(idxs)
     by_score = _descending_order(host_scores)
     keep_mask = np.zeros(host_scores.shape[0], dtype=bool)
     if boxes.device.type == "cpu":
-        by_category = by_score[np.argsort(host_idxs[by_score], kind="stable")]
-        sorted_idxs = host_idxs[by_category]
-        segments = np.concatenate([[0], np.flatnonzero(sorted_idxs[1:] != sorted_idxs[:-1]) + 1,
-                                   [sorted_idxs.shape[0]]]).astype(np.int64)
-        sorted_boxes = np.ascontiguousarray(host_boxes[by_category])
-        threshold = _threshold_like(float(iou_threshold), sorted_boxes.dtype)
-        keep_mask[by_category[_nms_cpu(sorted_boxes, threshold, segments)]] = True
+        keep_mask[_kept_by_category_cpu(host_boxes, host_idxs, by_score, iou_threshold)] = True
     else:
         for category in np.unique(host_idxs):
             members = np.flatnonzero(host_idxs == category)
@@ -79,6 +72,18 @@ def _batched_nms_vanilla(boxes, scores, idxs, iou_threshold):
             keep_mask[members[kept]] = True
     # torchvision sorts the kept indices (ascending) by score, stably: by_score's order
     return _index_tensor(by_score[keep_mask[by_score]], boxes.device)
+
+
+def _kept_by_category_cpu(boxes, idxs, by_score, iou_threshold):
+    """The categories as segments of one array sorted by (category, score): one kernel call
+    instead of a Python-level call per category."""
+    by_category = by_score[np.argsort(idxs[by_score], kind="stable")]
+    sorted_idxs = idxs[by_category]
+    starts = np.flatnonzero(sorted_idxs[1:] != sorted_idxs[:-1]) + 1
+    segments = np.concatenate([[0], starts, [sorted_idxs.shape[0]]]).astype(np.int64)
+    sorted_boxes = np.ascontiguousarray(boxes[by_category])
+    threshold = _threshold_like(float(iou_threshold), sorted_boxes.dtype)
+    return by_category[_nms_cpu(sorted_boxes, threshold, segments)]
 
 
 # ------------------------------------------------------------------ the two targets

@@ -118,6 +118,9 @@ def test_empty_input(device):
         keep = op(nnlite.tensor(np.zeros((0, 4), np.float32), device=device),
                   nnlite.tensor(np.zeros(0, np.float32), device=device), *extra, 0.5)
         assert keep.dtype == nnlite.int64 and tuple(keep.shape) == (0,) and keep.device.type == device
+    keep = nms_module._batched_nms_vanilla(*[nnlite.tensor(np.zeros(s, d), device=device) for s, d in
+                                             (((0, 4), np.float32), ((0,), np.float32), ((0,), np.int64))], 0.5)
+    assert keep.dtype == nnlite.int64 and tuple(keep.shape) == (0,)
 
 
 @pytest.mark.cuda
