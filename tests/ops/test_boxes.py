@@ -299,3 +299,24 @@ def test_masks_to_boxes_errors():
         masks_to_boxes(nnlite.tensor([[[1, 0]], [[0, 0]]]))
     with pytest.raises(ValueError, match=r"shape \(N, H, W\), got \(2, 2\)"):
         masks_to_boxes(nnlite.ones(2, 2))
+
+
+def test_atan_kernel_pair(device):
+    """The small atan op behind complete IoU and rotated boxes: values (inf, NaN, -0) and gradient."""
+    from nnlite.ops._atan import atan
+    x = np.array([-np.inf, -3.0, -0.0, 0.25, 2.0, np.inf, np.nan])
+    t = nnlite.tensor(x, device=device, requires_grad=True)
+    out = atan(t)
+    assert_close(out, np.arctan(x), rtol=1e-15, atol=0)
+    out.sum().backward()
+    assert_close(t.grad, 1 / (1 + x * x), rtol=1e-15, atol=0)
+    assert atan(nnlite.tensor([1, 0])).dtype == nnlite.float32
+
+
+def test_non_contiguous_boxes():
+    b1, b2 = random_boxes(4, 9), random_boxes(3, 10)
+    t1 = nnlite.tensor(np.ascontiguousarray(b1.T)).t()      # a transposed view
+    assert not t1.is_contiguous()
+    for kind, fn in PAIRWISE.items():
+        assert_close(fn(t1, nnlite.tensor(b2)), ref_pairwise(kind, b1, b2), rtol=1e-12, atol=1e-12)
+    assert_close(box_convert(t1, "xyxy", "xywh"), ref_convert(b1, "xyxy", "xywh"), rtol=1e-12, atol=1e-12)
