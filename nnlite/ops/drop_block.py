@@ -16,6 +16,11 @@ def _drop_block(op, input, p, block_size, inplace, eps, training, spatial_dims):
         return input
     spatial = tuple(input.shape[2:])
     block_size = min((block_size,) + spatial)
+    if block_size % 2 == 0:
+        # An even block would grow the mask by one row/column (padding bs // 2 twice): torchvision
+        # rejects it rather than fail later on broadcasting.
+        raise ValueError(f"{op}: block size should be odd. Got {block_size} which is even "
+                         f"(after clamping to the input's spatial shape {spatial}).")
     valid = [s - block_size + 1 for s in spatial]
     # Rate of block centres such that about p of the elements end up dropped.
     gamma = p * _product(spatial) / (block_size ** spatial_dims * _product(valid))

@@ -235,8 +235,8 @@ def test_stochastic_depth_gradient_is_the_scaled_mask(device):
     assert_close(x.grad.cpu().numpy(), np.repeat(rows_kept[:, None] * 2.0, 2, axis=1), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("p, mode, message", [(-0.1, "row", "between 0 and 1"), (1.5, "batch", "between 0 and 1"),
-                                              (0.2, "col", "'batch' or 'row'")])
+@pytest.mark.parametrize("p, mode, message", [
+    (-0.1, "row", "between 0 and 1"), (1.5, "batch", "between 0 and 1"), (0.2, "col", "'batch' or 'row'")])
 def test_stochastic_depth_bad_arguments(p, mode, message):
     with pytest.raises(ValueError, match=f"stochastic_depth.*{message}"):
         stochastic_depth(nnlite.ones(2, 2), p, mode)
@@ -298,11 +298,12 @@ def test_drop_block_gradient_is_the_scaled_mask_and_inplace(device):
     assert drop_block2d(buffer, 0.4, 3, inplace=True) is buffer
 
 
-def test_drop_block_even_block_size_fails_as_in_torchvision():
-    # torchvision pads by bs // 2 twice (F.pad, then the max-pool), so an even block grows the mask
-    # by one row and column and the final product cannot broadcast; nnlite keeps that behaviour.
-    with pytest.raises(RuntimeError, match="must match"):
-        drop_block2d(nnlite.ones(1, 1, 6, 6), 0.3, 2)
+@pytest.mark.parametrize("fn, shape, block_size, clamped", [(drop_block2d, (1, 1, 6, 6), 2, 2),
+                                                            (drop_block3d, (1, 1, 4, 5, 6), 7, 4)])
+def test_drop_block_rejects_even_block_size_after_clamping(fn, shape, block_size, clamped):
+    # torchvision (pytorch/vision main) raises for an even block, also one clamped to an even side.
+    with pytest.raises(ValueError, match=f"{fn.__name__}: block size should be odd. Got {clamped} "):
+        fn(nnlite.ones(*shape), 0.3, block_size)
 
 
 def test_drop_block_identity_cases_and_modules():
