@@ -8,6 +8,8 @@ from nnlite.ops.misc import (Conv2dNormActivation, Conv3dNormActivation,  # noqa
 from nnlite.ops.stochastic_depth import StochasticDepth, stochastic_depth  # noqa: E402
 from nnlite.ops.roi_align import RoIAlign, roi_align  # noqa: E402
 __all__ += ["RoIAlign", "roi_align"]
+from nnlite.ops.roi_pool import RoIPool, roi_pool  # noqa: E402
+__all__ += ["RoIPool", "roi_pool"]
 from nnlite.ops.nms import batched_nms, nms  # noqa: E402
 __all__ += ["batched_nms", "nms"]
 from nnlite.ops.boxes import (box_area, box_convert, box_iou, clip_boxes_to_image,  # noqa: E402
