@@ -82,6 +82,15 @@ def _box_xyxyxyxy_to_xywhr(boxes):
     return nnlite.stack((x1, y1, w, h, r), dim=-1)
 
 
+def _box_cxcywhr_to_xyxyxyxy(boxes):
+    # torchvision casts the intermediate back to the input dtype (integer boxes truncate)
+    return _box_xywhr_to_xyxyxyxy(_box_cxcywhr_to_xywhr(boxes).to(boxes.dtype))
+
+
+def _box_xyxyxyxy_to_cxcywhr(boxes):
+    return _box_xywhr_to_cxcywhr(_box_xyxyxyxy_to_xywhr(boxes).to(boxes.dtype))
+
+
 # (in_fmt, out_fmt) -> the chain of conversions that gets there, as torchvision composes them
 CONVERSIONS = {
     ("xywh", "xyxy"): (_box_xywh_to_xyxy,),
@@ -92,8 +101,8 @@ CONVERSIONS = {
     ("cxcywh", "xywh"): (_box_cxcywh_to_xyxy, _box_xyxy_to_xywh),
     ("cxcywhr", "xywhr"): (_box_cxcywhr_to_xywhr,),
     ("xywhr", "cxcywhr"): (_box_xywhr_to_cxcywhr,),
-    ("cxcywhr", "xyxyxyxy"): (_box_cxcywhr_to_xywhr, _box_xywhr_to_xyxyxyxy),
-    ("xyxyxyxy", "cxcywhr"): (_box_xyxyxyxy_to_xywhr, _box_xywhr_to_cxcywhr),
+    ("cxcywhr", "xyxyxyxy"): (_box_cxcywhr_to_xyxyxyxy,),
+    ("xyxyxyxy", "cxcywhr"): (_box_xyxyxyxy_to_cxcywhr,),
     ("xywhr", "xyxyxyxy"): (_box_xywhr_to_xyxyxyxy,),
     ("xyxyxyxy", "xywhr"): (_box_xyxyxyxy_to_xywhr,),
 }

@@ -3,7 +3,8 @@
 
 All are compositions of nnlite's differentiable ops (each a CPU/CUDA kernel pair), so
 gradients flow through the box coordinates. Boxes are (x1, y1, x2, y2) unless a format
-says otherwise. (nms and batched_nms live beside these in torchvision; not here yet.)
+says otherwise. nms and batched_nms live in nnlite.ops.nms and are re-exported here,
+because torchvision's model files call them as `boxes.batched_nms`.
 """
 import math
 
@@ -11,6 +12,7 @@ import nnlite
 from ..tensor import Tensor
 from ._atan import atan
 from ._box_convert import CONVERSIONS, FORMAT_WIDTH
+from .nms import batched_nms, nms  # noqa: F401  (torchvision.ops.boxes has them too)
 
 _FLOAT_DTYPES = ("float32", "float64")
 _INT_DTYPES = ("int32", "int64")

@@ -320,3 +320,15 @@ def test_non_contiguous_boxes():
     for kind, fn in PAIRWISE.items():
         assert_close(fn(t1, nnlite.tensor(b2)), ref_pairwise(kind, b1, b2), rtol=1e-12, atol=1e-12)
     assert_close(box_convert(t1, "xyxy", "xywh"), ref_convert(b1, "xyxy", "xywh"), rtol=1e-12, atol=1e-12)
+
+
+def test_box_convert_integer_rotated_truncates_the_intermediate():
+    """torchvision casts cxcywhr -> xywhr back to the input dtype before the corners."""
+    out = box_convert(nnlite.tensor([[3, 4, 2, 2, 30]]), "cxcywhr", "xyxyxyxy")
+    truncated = np.trunc(ref_convert(np.array([[3.0, 4, 2, 2, 30]]), "cxcywhr", "xywhr"))
+    assert_close(out, ref_convert(truncated, "xywhr", "xyxyxyxy"), rtol=1e-6, atol=1e-6)
+
+
+def test_boxes_module_reexports_nms():
+    from nnlite.ops import batched_nms, boxes, nms
+    assert boxes.nms is nms and boxes.batched_nms is batched_nms
