@@ -89,10 +89,11 @@ def roi_pool_fwd_cpu(x, rois, out, argmax, spatial_scale):
                 best = like(spatial_scale, 0.0) if h1 <= h0 or w1 <= w0 else like(spatial_scale, NEG_FLT_MAX)
                 where = -1
                 for h in range(h0, h1):
-                    for w in range(w0, w1):
-                        if x[n, c, h, w] > best:
-                            best = x[n, c, h, w]
-                            where = h * W + w
+                    row = x[n, c, h, w0:w1]  # indexed from 0: no wraparound checks in the scan
+                    for j in range(row.size):
+                        if row[j] > best:
+                            best = row[j]
+                            where = h * W + w0 + j
                 out[k, c, ph, pw] = best
                 argmax[k, c, ph, pw] = where
 
