@@ -9,10 +9,16 @@ because torchvision's model files call them as `boxes.batched_nms`.
 import math
 
 import nnlite
+from ..autograd.grad_mode import is_grad_enabled
+from ..backend.lazy import kernels
+from ..functional._arrays import contiguous_array, empty_for
+from ..functional._util import wrap
 from ..tensor import Tensor
 from ._atan import atan
 from ._box_convert import CONVERSIONS, FORMAT_WIDTH
 from .nms import batched_nms, nms  # noqa: F401  (torchvision.ops.boxes has them too)
+
+K = kernels("boxes")
 
 _FLOAT_DTYPES = ("float32", "float64")
 _INT_DTYPES = ("int32", "int64")
@@ -83,8 +89,26 @@ def _check_pair(op, boxes1, boxes2):
 def box_iou(boxes1, boxes2):
     """Pairwise IoU of Tensor[N, 4] and Tensor[M, 4]: Tensor[N, M]."""
     _check_pair("box_iou", boxes1, boxes2)
+    if _fused_iou_applies(boxes1, boxes2):
+        return _fused_box_iou(boxes1, boxes2)
     inter, union = _box_inter_union(boxes1, boxes2)
     return inter / union
+
+
+def _fused_iou_applies(boxes1, boxes2):
+    """One kernel pass (no temporaries) when no gradient is needed and both are float32 or
+    both float64 on one device; otherwise the differentiable composition."""
+    needs_grad = is_grad_enabled() and (boxes1.requires_grad or boxes2.requires_grad)
+    return (not needs_grad and boxes1.dtype == boxes2.dtype
+            and boxes1.dtype in (nnlite.float32, nnlite.float64) and boxes1.device == boxes2.device)
+
+
+def _fused_box_iou(boxes1, boxes2):
+    a, b = contiguous_array(boxes1._array), contiguous_array(boxes2._array)
+    out = empty_for(a, (a.shape[0], b.shape[0]))
+    if out.size:
+        K.box_iou_fwd(a, b, out)
+    return wrap(out, boxes1._device)
 
 
 def _enclosing_wh(boxes1, boxes2):

@@ -332,3 +332,23 @@ def test_box_convert_integer_rotated_truncates_the_intermediate():
 def test_boxes_module_reexports_nms():
     from nnlite.ops import batched_nms, boxes, nms
     assert boxes.nms is nms and boxes.batched_nms is batched_nms
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the composed 0/0 (numpy)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_box_iou_equals_the_composition(device, dtype):
+    """Without gradients box_iou runs one kernel; it must give the composed op's values,
+    including zero-area boxes (NaN against each other) and disjoint ones."""
+    b1, b2 = random_boxes(5, 11, dtype), random_boxes(4, 12, dtype)
+    b1[0] = [1, 1, 1, 3]           # zero width
+    b2[0] = [1, 1, 1, 3]
+    b1[1] = [50, 50, 52, 53]       # overlaps nothing
+    fused = box_iou(nnlite.tensor(b1, device=device), nnlite.tensor(b2, device=device))
+    composed = box_iou(nnlite.tensor(b1, device=device, requires_grad=True), nnlite.tensor(b2, device=device))
+    assert fused.dtype == composed.dtype and fused.device == composed.device
+    tol = 0 if device == "cpu" else 1e-6
+    assert_close(fused, composed.detach(), rtol=tol, atol=tol)
+    assert np.isnan(to_numpy(fused)[0, 0])
+    with nnlite.no_grad():         # no_grad takes the fused path even for leaves that require grad
+        assert_close(box_iou(nnlite.tensor(b1, device=device, requires_grad=True),
+                             nnlite.tensor(b2, device=device)), composed.detach(), rtol=tol, atol=tol)
