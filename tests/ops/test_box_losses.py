@@ -228,3 +228,20 @@ def test_focal_empty_errors_and_inputs_unmodified():
     sigmoid_focal_loss(tx, tt, reduction="sum")
     assert_close(tx, x, rtol=0, atol=0)
     assert_close(tt, t, rtol=0, atol=0)
+
+
+def test_focal_mixed_dtype_path_equals_fused():
+    """Same-dtype float inputs run the fused kernels; mixed dtypes run torchvision's
+    composition: both must agree, gradients included (gamma 2 and a general gamma)."""
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal((5, 4)) * 2, (rng.uniform(size=(5, 4)) > 0.5).astype(np.float64)
+    for gamma in (2, 1.5):
+        a = nnlite.tensor(x, requires_grad=True)
+        b = nnlite.tensor(x, requires_grad=True)
+        fused = sigmoid_focal_loss(a, nnlite.tensor(t), 0.4, gamma, "sum")
+        composed = sigmoid_focal_loss(b, nnlite.tensor(t.astype(np.float32)), 0.4, gamma, "sum")
+        fused.backward()
+        composed.backward()
+        # the mixed-dtype BCE computes in float32 (as torch's), hence float32 tolerances
+        assert_close(fused, composed, rtol=1e-6, atol=1e-6)
+        assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6)
