@@ -202,6 +202,14 @@ def test_focal_gradients_match_torch(torch):
         assert_close(a.grad, e.grad, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("alpha,gamma", [(-1, 0), (0.6, 1.5), (0.25, 2)])
+def test_focal_gradcheck_inputs_and_soft_targets(alpha, gamma):
+    rng = np.random.default_rng(6)
+    x = nnlite.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    t = nnlite.tensor(rng.uniform(0.1, 0.9, (3, 2)), requires_grad=True)
+    assert gradcheck(lambda a, b: sigmoid_focal_loss(a, b, alpha, gamma, "sum"), (x, t))
+
+
 def test_focal_gradcheck_and_cuda(cuda_device):
     rng = np.random.default_rng(2)
     x = nnlite.tensor(rng.standard_normal((3, 2)), requires_grad=True)
