@@ -125,3 +125,20 @@ def focal_bwd_cuda(g, x, t, gx, gt, alpha, gamma):
 
 focal_fwd = KernelPair(focal_fwd_cpu, focal_fwd_cuda)
 focal_bwd = KernelPair(focal_bwd_cpu, focal_bwd_cuda)
+
+
+# The inputs' gradient alone: targets are labels that need no gradient in the usual case,
+# and skipping their gradient saves one full-size output array.
+@njit(parallel=True, cache=True, error_model="numpy")
+def focal_bwd_input_cpu(g, x, t, gx, alpha, gamma):
+    for i in prange(gx.size):
+        gx[i], _ = _grads_cpu(g[i], x[i], t[i], alpha, gamma)
+
+
+@cuda.jit(cache=True)
+def focal_bwd_input_cuda(g, x, t, gx, alpha, gamma):
+    for i in range(cuda.grid(1), gx.size, cuda.gridsize(1)):
+        gx[i], _ = _grads_dev(float(g[i]), float(x[i]), float(t[i]), alpha, gamma)
+
+
+focal_bwd_input = KernelPair(focal_bwd_input_cpu, focal_bwd_input_cuda)

@@ -28,10 +28,15 @@ class SigmoidFocalLoss(Function):
     def backward(ctx, g):
         inputs, targets = ctx.saved_tensors
         x, t = contiguous_array(inputs._array), contiguous_array(targets._array)
-        gx, gt = empty_for(x, x.shape), empty_for(x, x.shape)
+        g_flat = flat(contiguous_array(g._array))
+        gx = empty_for(x, x.shape)
+        if not ctx.needs_input_grad[1]:      # targets are usually labels: skip their gradient
+            if x.size:
+                K.focal_bwd_input(g_flat, flat(x), flat(t), flat(gx), ctx.alpha, ctx.gamma)
+            return wrap(gx, g._device), None, None, None
+        gt = empty_for(x, x.shape)
         if x.size:
-            K.focal_bwd(flat(contiguous_array(g._array)), flat(x), flat(t), flat(gx), flat(gt),
-                        ctx.alpha, ctx.gamma)
+            K.focal_bwd(g_flat, flat(x), flat(t), flat(gx), flat(gt), ctx.alpha, ctx.gamma)
         return wrap(gx, g._device), wrap(gt, g._device), None, None
 
 
