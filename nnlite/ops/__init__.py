@@ -10,6 +10,9 @@ from nnlite.ops.roi_align import RoIAlign, roi_align  # noqa: E402
 __all__ += ["RoIAlign", "roi_align"]
 from nnlite.ops.roi_pool import RoIPool, roi_pool  # noqa: E402
 __all__ += ["RoIPool", "roi_pool"]
+from nnlite.ops.ps_roi_align import PSRoIAlign, ps_roi_align  # noqa: E402
+from nnlite.ops.ps_roi_pool import PSRoIPool, ps_roi_pool  # noqa: E402
+__all__ += ["PSRoIAlign", "ps_roi_align", "PSRoIPool", "ps_roi_pool"]
 from nnlite.ops.nms import batched_nms, nms  # noqa: E402
 __all__ += ["batched_nms", "nms"]
 from nnlite.ops.boxes import (box_area, box_convert, box_iou, clip_boxes_to_image,  # noqa: E402
@@ -19,6 +22,10 @@ from nnlite.ops.giou_loss import generalized_box_iou_loss  # noqa: E402
 from nnlite.ops.ciou_loss import complete_box_iou_loss  # noqa: E402
 from nnlite.ops.diou_loss import distance_box_iou_loss  # noqa: E402
 from nnlite.ops.focal_loss import sigmoid_focal_loss  # noqa: E402
+from nnlite.ops.feature_pyramid_network import (ExtraFPNBlock, FeaturePyramidNetwork,  # noqa: E402
+                                                LastLevelMaxPool, LastLevelP6P7)
+from nnlite.ops.poolers import MultiScaleRoIAlign  # noqa: E402
+__all__ += ["ExtraFPNBlock", "FeaturePyramidNetwork", "LastLevelMaxPool", "LastLevelP6P7", "MultiScaleRoIAlign"]
 __all__ += ["box_area", "box_convert", "box_iou", "clip_boxes_to_image", "complete_box_iou",
             "distance_box_iou", "generalized_box_iou", "masks_to_boxes", "remove_small_boxes",
             "generalized_box_iou_loss", "complete_box_iou_loss", "distance_box_iou_loss",

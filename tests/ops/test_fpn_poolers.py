@@ -1,0 +1,177 @@
+"""FeaturePyramidNetwork (+ extra blocks, norm_layer) and MultiScaleRoIAlign, as torchvision.ops.
+
+FPN: state_dict keys as torchvision's source builds them, torchvision's init, and outputs and
+gradients vs the same network written with torch modules (weights loaded from nnlite's state_dict).
+MultiScaleRoIAlign: vs a reference that assigns each box its level by the FPN paper's formula
+(written out per box here) and pools it with nnlite.ops.roi_align alone."""
+import math
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import nnlite
+from nnlite import nn
+from nnlite.autograd import gradcheck
+from nnlite.ops import (ExtraFPNBlock, FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7,
+                        MultiScaleRoIAlign, roi_align)
+from tests.helpers import assert_close, randn, to_numpy
+
+# ---------------------------------------------------------------- FPN: keys and init
+
+# torchvision: inner_blocks[i] = Conv2dNormActivation(in_i, out, 1, padding=0, norm_layer, None),
+# layer_blocks[i] = Conv2dNormActivation(out, out, 3, norm_layer, None): conv is child 0, norm child 1,
+# and the conv has a bias only without a norm layer.
+KEYS_PLAIN = [f"{b}.{i}.0.{p}" for b in ("inner_blocks", "layer_blocks") for i in range(2)
+              for p in ("weight", "bias")]
+KEYS_BN = [k for b in ("inner_blocks", "layer_blocks") for i in range(2)
+           for k in (f"{b}.{i}.0.weight", f"{b}.{i}.1.weight", f"{b}.{i}.1.bias", f"{b}.{i}.1.running_mean",
+                     f"{b}.{i}.1.running_var", f"{b}.{i}.1.num_batches_tracked")]
+KEYS_P6P7 = ["extra_blocks.p6.weight", "extra_blocks.p6.bias", "extra_blocks.p7.weight", "extra_blocks.p7.bias"]
+
+
+@pytest.mark.parametrize("norm_layer, extra, expected", [
+    (None, None, KEYS_PLAIN),
+    (None, "maxpool", KEYS_PLAIN),
+    (nn.BatchNorm2d, None, KEYS_BN),
+    (None, "p6p7", KEYS_PLAIN + KEYS_P6P7),
+])
+def test_fpn_state_dict_keys(norm_layer, extra, expected):
+    extra_blocks = {None: None, "maxpool": LastLevelMaxPool(), "p6p7": LastLevelP6P7(4, 3)}[extra]
+    m = FeaturePyramidNetwork([2, 4], 3, extra_blocks=extra_blocks, norm_layer=norm_layer)
+    assert list(m.state_dict().keys()) == expected
+
+
+def test_fpn_init_is_kaiming_uniform_a1_and_zero_bias():
+    m = FeaturePyramidNetwork([64, 8], 16, extra_blocks=LastLevelP6P7(8, 16))
+    convs = [m.inner_blocks[0][0], m.inner_blocks[1][0], m.layer_blocks[0][0], m.extra_blocks.p6]
+    for conv in convs:
+        w = to_numpy(conv.weight)
+        fan_in = w.shape[1] * w.shape[2] * w.shape[3]
+        bound = math.sqrt(3.0 / fan_in)   # gain sqrt(2 / (1 + a^2)) = 1 for a = 1
+        assert np.abs(w).max() <= bound
+        assert np.abs(w).max() > 0.8 * bound   # uniform over the whole range, not a narrower one
+        assert np.all(to_numpy(conv.bias) == 0)
+
+
+def test_fpn_loads_version1_checkpoint_keys():
+    m = FeaturePyramidNetwork([2, 4], 3)
+    old = OrderedDict((k.replace(".0.", ".", 1), nnlite.full(v.shape, 0.5)) for k, v in m.state_dict().items())
+    assert "inner_blocks.0.weight" in old
+    m.load_state_dict(old)   # no version metadata: treated as version 1 and renamed, as torchvision
+    assert np.all(to_numpy(m.inner_blocks[0][0].weight) == 0.5)
+
+
+# ---------------------------------------------------------------- FPN: vs torch
+
+def _torch_fpn(torch, m, norm, extra):
+    """The same network with torch modules, weights copied through nnlite's state_dict."""
+    tnn = torch.nn
+
+    def block(cin, cout, k):
+        layers = [tnn.Conv2d(cin, cout, k, padding=k // 2, bias=not norm)]
+        if norm:
+            layers.append(tnn.BatchNorm2d(cout))
+        return tnn.Sequential(*layers)
+
+    ref = tnn.Module()
+    ref.inner_blocks = tnn.ModuleList([block(b[0].in_channels, b[0].out_channels, 1) for b in m.inner_blocks])
+    ref.layer_blocks = tnn.ModuleList([block(b[0].in_channels, b[0].out_channels, 3) for b in m.layer_blocks])
+    if extra == "p6p7":
+        ref.extra_blocks = tnn.Module()
+        ref.extra_blocks.p6 = tnn.Conv2d(m.extra_blocks.p6.in_channels, m.extra_blocks.p6.out_channels, 3, 2, 1)
+        ref.extra_blocks.p7 = tnn.Conv2d(m.extra_blocks.p7.in_channels, m.extra_blocks.p7.out_channels, 3, 2, 1)
+    ref.load_state_dict({k: torch.tensor(to_numpy(v)) for k, v in m.state_dict().items()})
+    return ref.to(torch.float64 if m.inner_blocks[0][0].weight.dtype == nnlite.float64 else torch.float32)
+
+
+def _torch_fpn_forward(torch, ref, xs, names, extra, use_p5):
+    F = torch.nn.functional
+    last = ref.inner_blocks[-1](xs[-1])
+    results = [ref.layer_blocks[-1](last)]
+    for i in range(len(xs) - 2, -1, -1):
+        lateral = ref.inner_blocks[i](xs[i])
+        last = lateral + F.interpolate(last, size=lateral.shape[-2:], mode="nearest")
+        results.insert(0, ref.layer_blocks[i](last))
+    names = list(names)
+    if extra == "maxpool":
+        results.append(F.max_pool2d(results[-1], 1, 2, 0))
+        names.append("pool")
+    elif extra == "p6p7":
+        p6 = ref.extra_blocks.p6(results[-1] if use_p5 else xs[-1])
+        results += [p6, ref.extra_blocks.p7(F.relu(p6))]
+        names += ["p6", "p7"]
+    return OrderedDict(zip(names, results))
+
+
+@pytest.mark.parametrize("dtype, norm, extra, c_last", [
+    (np.float32, False, None, 5),
+    (np.float64, False, "maxpool", 5),
+    (np.float32, True, "p6p7", 6),    # C5 has out_channels channels: P6 from P5
+    (np.float64, False, "p6p7", 5),   # otherwise P6 from C5
+])
+def test_fpn_matches_torch(torch, dtype, norm, extra, c_last):
+    out_ch = 6
+    extra_blocks = {None: None, "maxpool": LastLevelMaxPool(), "p6p7": LastLevelP6P7(c_last, out_ch)}[extra]
+    m = FeaturePyramidNetwork([3, 4, c_last], out_ch, extra_blocks=extra_blocks,
+                              norm_layer=nn.BatchNorm2d if norm else None)
+    m = m.double() if dtype == np.float64 else m
+    ref = _torch_fpn(torch, m, norm, extra)
+    shapes = [(2, 3, 11, 13), (2, 4, 6, 7), (2, c_last, 3, 4)]   # odd sizes: nearest upsampling is not 2x
+    arrays = [randn(*s, dtype=dtype, seed=i) for i, s in enumerate(shapes)]
+    names = ["c2", "c3", "c5"]
+    xs = OrderedDict((n, nnlite.tensor(a, requires_grad=True)) for n, a in zip(names, arrays))
+    txs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = m(xs)
+    expected = _torch_fpn_forward(torch, ref, txs, names, extra, c_last == out_ch)
+    assert list(out.keys()) == list(expected.keys())
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for k in out:
+        assert_close(out[k], expected[k], **tol)
+    weights = [randn(*tuple(v.shape), dtype=dtype, seed=10 + i) for i, v in enumerate(out.values())]
+    sum(((o * nnlite.tensor(w)).sum() for o, w in zip(out.values(), weights)), nnlite.tensor(0.0, dtype=dtype)).backward()
+    sum((o * torch.tensor(w)).sum() for o, w in zip(expected.values(), weights)).backward()
+    for x, tx in zip(xs.values(), txs):
+        assert_close(x.grad, tx.grad, **tol)
+    named = dict(ref.named_parameters())
+    for k, p in m.named_parameters():
+        assert_close(p.grad, named[k].grad, **tol)
+
+
+def test_fpn_cuda_matches_cpu(cuda_device):
+    m = FeaturePyramidNetwork([2, 3], 2, extra_blocks=LastLevelMaxPool())
+    arrays = [randn(1, 2, 4, 5, seed=1), randn(1, 3, 2, 3, seed=2)]
+    cpu = m(OrderedDict(a=nnlite.tensor(arrays[0]), b=nnlite.tensor(arrays[1])))
+    m.to(cuda_device)
+    gpu = m(OrderedDict(a=nnlite.tensor(arrays[0], device=cuda_device),
+                        b=nnlite.tensor(arrays[1], device=cuda_device)))
+    assert list(gpu.keys()) == ["a", "b", "pool"]
+    for k in cpu:
+        assert_close(gpu[k], cpu[k], rtol=1e-5, atol=1e-5)
+
+
+def test_fpn_inputs_unmodified_and_noncontiguous():
+    m = FeaturePyramidNetwork([3, 2], 4)
+    base = randn(1, 3, 6, 5, seed=3)
+    a = nnlite.tensor(base.transpose(0, 1, 3, 2).copy()).transpose(2, 3)   # same values, non-contiguous
+    b = nnlite.tensor(randn(1, 2, 3, 3, seed=4))
+    b_before = to_numpy(b).copy()
+    out = m(OrderedDict(a=a, b=b))
+    expected = m(OrderedDict(a=nnlite.tensor(base), b=b))
+    assert_close(out["a"], expected["a"])
+    assert np.array_equal(to_numpy(b), b_before) and np.array_equal(to_numpy(a), base)
+
+
+def test_fpn_errors():
+    with pytest.raises(ValueError, match="in_channels=0"):
+        FeaturePyramidNetwork([0, 4], 3)
+    with pytest.raises(TypeError, match="ExtraFPNBlock"):
+        FeaturePyramidNetwork([2, 4], 3, extra_blocks=nn.ReLU())
+    m = FeaturePyramidNetwork([2, 4], 3)
+    with pytest.raises(ValueError, match=r"FeaturePyramidNetwork: expected 2 feature maps.*got 1"):
+        m(OrderedDict(a=nnlite.zeros(1, 2, 4, 4)))
+    with pytest.raises(ValueError, match=r"FeaturePyramidNetwork: feature 'b' should have shape \(N, 4, H, W\), "
+                                         r"got \(1, 5, 2, 2\)"):
+        m(OrderedDict(a=nnlite.zeros(1, 2, 4, 4), b=nnlite.zeros(1, 5, 2, 2)))
+    with pytest.raises(NotImplementedError):
+        ExtraFPNBlock()([], [], [])
