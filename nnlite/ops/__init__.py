@@ -10,6 +10,9 @@ from nnlite.ops.roi_align import RoIAlign, roi_align  # noqa: E402
 __all__ += ["RoIAlign", "roi_align"]
 from nnlite.ops.roi_pool import RoIPool, roi_pool  # noqa: E402
 __all__ += ["RoIPool", "roi_pool"]
+from nnlite.ops.ps_roi_align import PSRoIAlign, ps_roi_align  # noqa: E402
+from nnlite.ops.ps_roi_pool import PSRoIPool, ps_roi_pool  # noqa: E402
+__all__ += ["PSRoIAlign", "ps_roi_align", "PSRoIPool", "ps_roi_pool"]
 from nnlite.ops.nms import batched_nms, nms  # noqa: E402
 __all__ += ["batched_nms", "nms"]
 from nnlite.ops.boxes import (box_area, box_convert, box_iou, clip_boxes_to_image,  # noqa: E402
