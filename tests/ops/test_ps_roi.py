@@ -127,6 +127,66 @@ def test_matches_torchvision_reference(dtype, op, out_size, args):
     assert not to_numpy(gx)[1].any()  # the image without boxes gets no gradient
 
 
+def _pick_bins(torch, pooled, PH, PW):
+    """out[:, c, i, j] = pooled[:, (c * PH + i) * PW + j, i, j]: each bin reads its own channel group."""
+    K, C = pooled.shape[:2]
+    grouped = pooled.reshape(K, C // (PH * PW), PH, PW, PH, PW)
+    i, j = torch.meshgrid(torch.arange(PH), torch.arange(PW), indexing="ij")
+    return grouped[:, :, i, j, i, j]
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-10)])
+def test_ps_roi_align_matches_torch_grid_sample_inside_the_image(torch, dtype, tol):
+    """Boxes well inside the image: each bin is the mean of bilinear samples (grid_sample, align_corners)
+    taken half a pixel up and left of the scaled box, from the bin's own channel group."""
+    x = randn(1, 12, 8, 9, dtype=dtype, seed=1)
+    boxes = np.array([[0, 1.2, 1.6, 6.4, 5.1], [0, 2.0, 0.5, 4.5, 6.0]], dtype)
+    PH, PW, S = 2, 3, 2
+    xt = torch.tensor(x, requires_grad=True)
+    rows = []
+    for _, x1, y1, x2, y2 in boxes.astype(np.float64):
+        ys = y1 - 0.5 + (np.arange(PH * S) + 0.5) * (y2 - y1) / (PH * S)
+        xs = x1 - 0.5 + (np.arange(PW * S) + 0.5) * (x2 - x1) / (PW * S)
+        gy, gx = np.meshgrid(2 * ys / 7 - 1, 2 * xs / 8 - 1, indexing="ij")
+        grid = torch.tensor(np.stack([gx, gy], -1)[None].astype(dtype))
+        rows.append(torch.nn.functional.avg_pool2d(torch.nn.functional.grid_sample(xt, grid, align_corners=True), S))
+    ref = _pick_bins(torch, torch.cat(rows), PH, PW)
+    g = randn(*ref.shape, dtype=dtype, seed=2)
+    ref.backward(torch.tensor(g))
+    a = nnlite.tensor(x, requires_grad=True)
+    y = ps_roi_align(a, nnlite.tensor(boxes), (PH, PW), sampling_ratio=S)
+    y.backward(nnlite.tensor(g))
+    assert_close(y, ref.detach().numpy(), rtol=tol, atol=tol)
+    assert_close(a.grad, xt.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_ps_roi_pool_matches_torch_bin_means(torch, dtype, tol):
+    """Integer boxes inside the image, 2 x 2 bins of 2 x 3 pixels: each bin is a torch mean of its slice."""
+    x = randn(2, 8, 7, 9, dtype=dtype, seed=3)
+    boxes = np.array([[0, 1, 2, 7, 6], [1, 0, 0, 6, 4]], dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    rows = []
+    for n, x1, y1, _, _ in boxes.astype(int):
+        bins = [[xt[n, :, y1 + 2 * i:y1 + 2 * i + 2, x1 + 3 * j:x1 + 3 * j + 3].mean((1, 2)) for j in range(2)]
+                for i in range(2)]
+        rows.append(torch.stack([torch.stack(r, -1) for r in bins], -2))
+    ref = _pick_bins(torch, torch.stack(rows), 2, 2)
+    g = randn(*ref.shape, dtype=dtype, seed=2)
+    ref.backward(torch.tensor(g))
+    a = nnlite.tensor(x, requires_grad=True)
+    y = ps_roi_pool(a, nnlite.tensor(boxes), 2)
+    y.backward(nnlite.tensor(g))
+    assert_close(y, ref.detach().numpy(), rtol=tol, atol=tol)
+    assert_close(a.grad, xt.grad.numpy(), rtol=tol, atol=tol)
+
+
+def test_empty_batch_of_images_with_no_boxes():
+    for fn in (ps_roi_align, ps_roi_pool):
+        y = fn(nnlite.tensor(np.zeros((0, 8, 4, 4), np.float32)), nnlite.tensor(np.zeros((0, 5), np.float32)), 2)
+        assert tuple(y.shape) == (0, 2, 2, 2)
+
+
 def test_ps_roi_align_equals_roi_align_aligned_on_each_bins_channel_group():
     # position sensitivity: out[:, c, i, j] is roi_align(aligned=True)[:, (c * PH + i) * PW + j, i, j]
     x = nnlite.tensor(randn(2, 8, 6, 7, dtype=np.float64, seed=1))
