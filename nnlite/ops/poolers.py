@@ -104,6 +104,13 @@ def _multiscale_roi_align(features, boxes, output_size, sampling_ratio, scales, 
         pieces.append(roi_align(feature, rois_here, output_size=output_size, spatial_scale=scale,
                                 sampling_ratio=sampling_ratio))
         order.append(idx)
+    # torchvision leaves zero the boxes mapped to a level that has no feature map (featmap_names
+    # skipping a level); they come last here
+    unmatched = np.nonzero(levels >= len(features))[0]
+    if len(unmatched):
+        pieces.append(nnlite.zeros(len(unmatched), features[0].shape[1], *output_size,
+                                   dtype=features[0].dtype, device=device))
+        order.append(unmatched)
     # pieces are grouped by level; scatter them back to box order with the inverse permutation
     inverse = np.empty(len(levels), dtype=np.int64)
     inverse[np.concatenate(order)] = np.arange(len(levels))

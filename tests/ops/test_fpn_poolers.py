@@ -175,3 +175,164 @@ def test_fpn_errors():
         m(OrderedDict(a=nnlite.zeros(1, 2, 4, 4), b=nnlite.zeros(1, 5, 2, 2)))
     with pytest.raises(NotImplementedError):
         ExtraFPNBlock()([], [], [])
+
+
+# ---------------------------------------------------------------- MultiScaleRoIAlign
+
+def _level_ref(box, k_min, k_max, canonical_scale=224, canonical_level=4):
+    """FPN paper Eqn. (1) as torchvision computes it, one box at a time in the boxes' dtype."""
+    t = box.dtype.type
+    s = np.sqrt((box[2] - box[0]) * (box[3] - box[1]))
+    with np.errstate(divide="ignore"):
+        level = np.floor(t(canonical_level) + np.log2(s / t(canonical_scale)) + t(1e-6))
+    return int(min(max(level, k_min), k_max)) - k_min
+
+
+def _msroi_ref(features, boxes_np, scales, levels, output_size, sampling_ratio):
+    """Each box pooled alone by nnlite.ops.roi_align from the level the formula gives it
+    (levels = (k_min, k_max, canonical_scale, canonical_level)); as torchvision, a box whose level
+    has no feature map (featmap_names skipping a level) stays zero."""
+    rows = []
+    c = features[0].shape[1]
+    for image, boxes in enumerate(boxes_np):
+        for box in boxes:
+            level = _level_ref(box, *levels) if len(features) > 1 else 0
+            if level >= len(features):
+                rows.append(nnlite.zeros(1, c, *output_size, dtype=features[0].dtype, device=features[0].device))
+                continue
+            roi = nnlite.tensor(np.concatenate([[image], box]).astype(box.dtype)[None], device=features[0].device)
+            rows.append(roi_align(features[level], roi, output_size, scales[level], sampling_ratio))
+    return nnlite.cat(rows, 0)
+
+
+def _pyramid(dtype=np.float32, device="cpu", sizes=((16, 16), (8, 8), (4, 4)), n=2, c=2):
+    return OrderedDict((f"f{i}", nnlite.tensor(randn(n, c, h, w, dtype=dtype, seed=i), device=device,
+                                               requires_grad=True))
+                       for i, (h, w) in enumerate(sizes))
+
+
+# side lengths 224 * 2**k hit level 4 + k exactly; eps keeps a hair-below side on the upper level
+_SIDES = [8.0, 30.0, 56.0, 111.9, 112.0, 112.0 * (1 - 1e-7), 224.0, 300.0, 448.0, 1000.0, 0.0]
+
+
+def _boxes(dtype, sides=_SIDES, shift=3.0):
+    return np.array([[shift, shift, shift + s, shift + s] for s in sides], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multiscale_roi_align_matches_per_box_reference(dtype):
+    # image 256 -> features at scales 1/16, 1/32, 1/64: levels 4, 5, 6
+    x = _pyramid(dtype, sizes=((16, 16), (8, 8), (4, 4)))
+    boxes = [_boxes(dtype) * 0.25, _boxes(dtype, shift=10.0)]
+    m = MultiScaleRoIAlign(["f0", "f2"], (2, 3), 2)   # f1 is left out, as featmap_names says
+    out = m(x, [nnlite.tensor(b) for b in boxes], [(256, 250), (240, 256)])
+    assert m.scales == [1 / 16, 1 / 64]
+    assert (m.map_levels.k_min, m.map_levels.k_max) == (4, 6)
+    expected = _msroi_ref([x["f0"], x["f2"]], boxes, m.scales, (4, 6, 224, 4), (2, 3), 2)
+    assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_level_mapper_formula_and_eps():
+    from nnlite.ops.poolers import LevelMapper
+    mapper = LevelMapper(2, 5)
+    levels = mapper([nnlite.tensor(_boxes(np.float32))])
+    expected = [_level_ref(b, 2, 5) for b in _boxes(np.float32)]
+    assert levels.tolist() == expected
+    # hand-computed: 8->2 (clamped), 30->2, 56->2, 111.9->2, 112->3, 112(1-1e-7)->3 (eps), 224->4,
+    # 300->4, 448->5, 1000->5 (clamped), zero area->2 (clamped -inf)
+    assert expected == [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 0]
+
+
+def test_multiscale_roi_align_scales_are_rounded_powers_of_two():
+    x = _pyramid(sizes=((13, 12), (7, 6)))   # 13/50 and 7/50 round to 1/4 and 1/8 in log2
+    m = MultiScaleRoIAlign(["f0", "f1"], 2, -1, canonical_scale=32, canonical_level=2)
+    m(x, [nnlite.tensor(_boxes(np.float32, sides=[4.0, 40.0]))], [(50, 47), (44, 50)])
+    assert m.scales == [0.25, 0.125]
+    assert (m.map_levels.k_min, m.map_levels.k_max, m.map_levels.s0, m.map_levels.lvl0) == (2, 3, 32, 2)
+
+
+def test_multiscale_roi_align_single_level_and_empty_boxes():
+    x = _pyramid(sizes=((8, 8), (4, 4)))
+    boxes = [nnlite.tensor(_boxes(np.float32, sides=[5.0, 20.0])), nnlite.zeros(0, 4)]
+    one = MultiScaleRoIAlign(["f1"], 2, 2)
+    out = one(x, boxes, [(32, 32), (30, 32)])
+    expected = roi_align(x["f1"], boxes, 2, 1 / 8, 2)
+    assert_close(out, expected, rtol=0, atol=0)
+    two = MultiScaleRoIAlign(["f0", "f1"], 2, 2)
+    assert tuple(two(x, [nnlite.zeros(0, 4)], [(32, 32)]).shape) == (0, 2, 2, 2)
+
+
+def test_multiscale_roi_align_gradients_match_reference():
+    x = _pyramid(np.float64, sizes=((8, 8), (4, 4)), c=1)
+    boxes = [_boxes(np.float64, sides=[3.0, 20.0, 64.0], shift=1.0), _boxes(np.float64, sides=[50.0])]
+    m = MultiScaleRoIAlign(["f0", "f1"], 2, 2, canonical_scale=16, canonical_level=2)
+    out = m(x, [nnlite.tensor(b) for b in boxes], [(32, 32)])
+    w = nnlite.tensor(randn(*tuple(out.shape), dtype=np.float64, seed=9))
+    (out * w).sum().backward()
+    got = [to_numpy(v.grad) for v in x.values()]
+    for v in x.values():
+        v.grad = None
+    ref = _msroi_ref(list(x.values()), boxes, m.scales, (2, 3, 16, 2), (2, 2), 2)
+    (ref * w).sum().backward()
+    assert all(np.any(g != 0) for g in got)   # both levels receive boxes
+    for g, v in zip(got, x.values()):
+        assert_close(g, v.grad, rtol=1e-12, atol=1e-12)
+    feats = list(x.values())
+    tboxes = [nnlite.tensor(b) for b in boxes]
+    assert gradcheck(lambda a, b: m(OrderedDict(f0=a, f1=b), tboxes, [(32, 32)]), tuple(feats))
+
+
+def test_multiscale_roi_align_cuda(device):
+    x = _pyramid(device=device, sizes=((4, 4), (2, 2)), n=1, c=1)
+    boxes = _boxes(np.float32, sides=[2.0, 20.0], shift=1.0)
+    m = MultiScaleRoIAlign(["f0", "f1"], 2, 1, canonical_scale=8, canonical_level=2)
+    out = m(x, [nnlite.tensor(boxes, device=device)], [(16, 16)])
+    assert out.device.type == device
+    assert_close(out, _msroi_ref(list(x.values()), [boxes], m.scales, (2, 3, 8, 2), (2, 2), 1), rtol=1e-6, atol=1e-6)
+    out.sum().backward()
+    assert x["f1"].grad is not None and x["f0"].grad is not None
+
+
+def test_multiscale_roi_align_inputs_unmodified_and_noncontiguous():
+    base = randn(1, 2, 8, 8, seed=5)
+    f0 = nnlite.tensor(base.transpose(0, 1, 3, 2).copy()).transpose(2, 3)
+    f1 = nnlite.tensor(randn(1, 2, 4, 4, seed=6))
+    box = nnlite.tensor(_boxes(np.float32, sides=[4.0, 30.0]))
+    before = [to_numpy(t).copy() for t in (f0, f1, box)]
+    m = MultiScaleRoIAlign(["a", "b"], 2, 2, canonical_scale=16, canonical_level=2)
+    out = m(OrderedDict(a=f0, b=f1), [box], [(32, 32)])
+    expected = m(OrderedDict(a=nnlite.tensor(base), b=f1), [box], [(32, 32)])
+    assert_close(out, expected, rtol=0, atol=0)
+    for t, b in zip((f0, f1, box), before):
+        assert np.array_equal(to_numpy(t), b)
+
+
+def test_multiscale_roi_align_errors():
+    x = _pyramid(sizes=((8, 8), (4, 4)))
+    box = nnlite.tensor(_boxes(np.float32, sides=[4.0]))
+    m = MultiScaleRoIAlign(["f0", "f1"], 2, 2)
+    with pytest.raises(ValueError, match="MultiScaleRoIAlign: images list should not be empty"):
+        m(x, [box], [])
+    with pytest.raises(TypeError, match="MultiScaleRoIAlign: boxes should be a list of Tensor\\[L, 4\\].*got Tensor"):
+        m(x, box, [(32, 32)])
+    with pytest.raises(ValueError, match=r"MultiScaleRoIAlign: boxes\[0\] should have shape \(L, 4\), got \(1, 5\)"):
+        m(x, [nnlite.zeros(1, 5)], [(32, 32)])
+    with pytest.raises(ValueError, match="MultiScaleRoIAlign: none of featmap_names"):
+        MultiScaleRoIAlign(["zz"], 2, 2)(x, [box], [(32, 32)])
+    x["f1"] = nnlite.zeros(2, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"feature maps should all have shape \(N, 2, H, W\), got \(2, 3, 4, 4\)"):
+        m(x, [box], [(32, 32)])
+    assert "featmap_names=['f0', 'f1'], output_size=(2, 2), sampling_ratio=2" in repr(m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_level_mapper_matches_torch_formula(torch, dtype):
+    from nnlite.ops.poolers import LevelMapper
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 500, (400, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 800, (400, 2)) ** rng.uniform(0.5, 1, (400, 1))], 1).astype(dtype)
+    t = torch.tensor(boxes)
+    s = torch.sqrt((t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1]))   # torchvision's LevelMapper, in torch
+    expected = torch.clamp(torch.floor(4 + torch.log2(s / 224) + torch.tensor(1e-6, dtype=s.dtype)), min=2, max=5)
+    expected = expected.to(torch.int64) - 2
+    assert LevelMapper(2, 5)([nnlite.tensor(boxes)]).tolist() == expected.tolist()
