@@ -22,6 +22,8 @@ from nnlite.ops.giou_loss import generalized_box_iou_loss  # noqa: E402
 from nnlite.ops.ciou_loss import complete_box_iou_loss  # noqa: E402
 from nnlite.ops.diou_loss import distance_box_iou_loss  # noqa: E402
 from nnlite.ops.focal_loss import sigmoid_focal_loss  # noqa: E402
+from nnlite.ops.deform_conv import DeformConv2d, deform_conv2d  # noqa: E402
+__all__ += ["DeformConv2d", "deform_conv2d"]
 from nnlite.ops.feature_pyramid_network import (ExtraFPNBlock, FeaturePyramidNetwork,  # noqa: E402
                                                 LastLevelMaxPool, LastLevelP6P7)
 from nnlite.ops.poolers import MultiScaleRoIAlign  # noqa: E402
