@@ -31,10 +31,10 @@ from .fastmath import like
 
 # ---------------------------------------------------------------- scalar helpers (both targets)
 
-def _corners(x, n, c, y0, x0):
-    """The four pixels x[n, c, y0 + {0, 1}, x0 + {0, 1}], zero outside the image."""
+def _corners(x, n, c, y0, x0, zero):
+    """The four pixels x[n, c, y0 + {0, 1}, x0 + {0, 1}], zero outside the image (an image
+    with no rows still gets samples in (-1, 0) through the padding, so zero comes from the caller)."""
     H, W = x.shape[2], x.shape[3]
-    zero = like(x[n, c, 0, 0], 0.0)
     top, bottom, left, right = y0 >= 0, y0 + 1 < H, x0 >= 0, x0 + 1 < W
     v00 = x[n, c, y0, x0] if top and left else zero
     v01 = x[n, c, y0, x0 + 1] if top and right else zero
@@ -97,7 +97,7 @@ def deform_im2col_fwd_cpu(x, offset, mask, cols, KH, KW, sh, sw, ph, pw, dh, dw)
                         v = like(y, 0.0)
                         if inside_cpu(y, xx, H, W):
                             y0, x0, w00, w01, w10, w11, _, _ = weights_cpu(y, xx)
-                            v00, v01, v10, v11 = corners_cpu(x, n, c, y0, x0)
+                            v00, v01, v10, v11 = corners_cpu(x, n, c, y0, x0, v)
                             v = w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11
                         cols[n, row, oy * OW + ox] = mask[n, tap, oy, ox] * v
 
@@ -119,7 +119,7 @@ def deform_im2col_fwd_cuda(x, offset, mask, cols, KH, KW, sh, sw, ph, pw, dh, dw
         v = like(y, 0.0)
         if inside_dev(y, xx, H, W):
             y0, x0, w00, w01, w10, w11, _, _ = weights_dev(y, xx)
-            v00, v01, v10, v11 = corners_dev(x, n, c, y0, x0)
+            v00, v01, v10, v11 = corners_dev(x, n, c, y0, x0, v)
             v = w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11
         cols[n, (c * KH + i) * KW + j, oy * OW + ox] = mask[n, tap, oy, ox] * v
 

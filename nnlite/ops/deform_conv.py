@@ -49,10 +49,13 @@ class DeformIm2col(Function):
         gx = zeros(*input.shape, dtype=grad.dtype, device=dev)._array
         goff = zeros(*offset.shape, dtype=grad.dtype, device=dev)._array
         gm = zeros(*mask.shape, dtype=grad.dtype, device=dev)._array
-        if g.size:
+        need_input, need_offset, need_mask = ctx.needs_input_grad[:3]
+        if g.size and need_input:
             K.deform_col2im_bwd(g, off, m, gx, *kernel, *geometry)
+        if g.size and (need_offset or need_mask):  # one kernel gives both (they share the samples)
             K.deform_coord_bwd(g, x, off, m, goff, gm, *kernel, *geometry)
-        return wrap(gx, dev), wrap(goff, dev), wrap(gm, dev), None, None
+        return (wrap(gx, dev) if need_input else None, wrap(goff, dev) if need_offset else None,
+                wrap(gm, dev) if need_mask else None, None, None)
 
 
 def _check(op, input, offset, weight, bias, mask, stride, padding, dilation):
