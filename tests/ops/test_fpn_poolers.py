@@ -129,7 +129,10 @@ def test_fpn_matches_torch(torch, dtype, norm, extra, c_last):
     for k in out:
         assert_close(out[k], expected[k], **tol)
     weights = [randn(*tuple(v.shape), dtype=dtype, seed=10 + i) for i, v in enumerate(out.values())]
-    sum(((o * nnlite.tensor(w)).sum() for o, w in zip(out.values(), weights)), nnlite.tensor(0.0, dtype=dtype)).backward()
+    loss = nnlite.tensor(0.0, dtype=dtype)
+    for o, w in zip(out.values(), weights):
+        loss = loss + (o * nnlite.tensor(w)).sum()
+    loss.backward()
     sum((o * torch.tensor(w)).sum() for o, w in zip(expected.values(), weights)).backward()
     for x, tx in zip(xs.values(), txs):
         assert_close(x.grad, tx.grad, **tol)
