@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from cases import CASES, CUDA_CASES  # noqa: E402
+from cases_ops import OPS_CASES  # noqa: E402  (vs torchvision, when it is installed)
 
 
 SETTLE_S = 0.3
@@ -121,7 +122,7 @@ def main():
         startup_report()
     rows = []
     print(f"{'case':44s} {'nnlite ms':>10s} {'torch ms':>10s} {'ratio':>7s}  bar")
-    for case in CUDA_CASES if args.device == "cuda" else CASES:
+    for case in (CUDA_CASES if args.device == "cuda" else CASES) + OPS_CASES:
         if args.only and args.only not in case.name:
             continue
         started = time.perf_counter()
