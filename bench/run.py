@@ -131,9 +131,15 @@ def main():
         except (AttributeError, NotImplementedError) as e:
             print(f"{case.name:44s} {'n/a':>10s}  ({e})")
             continue
-        # (GPU work has no spinning CPU threads to wait out)
-        t_nl, t_torch = time_pair(nl_fn, torch_fn, sync_nl, sync_torch, case.repeat or args.repeat,
-                                  settle=0 if args.device == "cuda" else SETTLE_S)
+        except Exception as e:
+            print(f"{case.name:44s} {'FAILED':>10s}  ({type(e).__name__}: {str(e)[:300]})", flush=True)
+            continue
+        try:  # (GPU work has no spinning CPU threads to wait out)
+            t_nl, t_torch = time_pair(nl_fn, torch_fn, sync_nl, sync_torch, case.repeat or args.repeat,
+                                      settle=0 if args.device == "cuda" else SETTLE_S)
+        except Exception as e:  # a broken row must not hide the rows after it
+            print(f"{case.name:44s} {'FAILED':>10s}  ({type(e).__name__}: {str(e)[:300]})", flush=True)
+            continue
         bar = f"<= {case.bar}" if case.bar else ""
         # on a GPU, the wall time of the row (compiling included) shows where a cold run goes
         wall = f"  [{time.perf_counter() - started:.1f} s]" if args.device == "cuda" else ""
