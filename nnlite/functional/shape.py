@@ -245,8 +245,13 @@ def broadcast_tensors(*tensors):
 # ------------------------------------------------------------------ narrow / split / cat
 
 def _slice_array(a, dim, start, length):
-    index = (slice(None),) * dim + (slice(start, start + length),)
-    return a[index]
+    # a strided view, not a[index]: numba-cuda's own slicing gives a broadcast
+    # (stride-0) dim a size of 1, and backward passes slice expanded gradients
+    if type(a) is np.ndarray:
+        return a[(slice(None),) * dim + (slice(start, start + length),)]
+    shape, strides = list(a.shape), array_strides(a)
+    shape[dim] = length
+    return strided_view(a, shape, strides, start * strides[dim] if length else 0)
 
 
 class Narrow(Function):

@@ -1,8 +1,9 @@
 """nnlite.nn: Module, layers, losses, init (the API of torch.nn)."""
 from . import functional
 from . import init
+from . import utils
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all
 from .parameter import Parameter
 
-__all__ = ["Parameter", "functional", "init"] + _modules_all
+__all__ = ["Parameter", "functional", "init", "utils"] + _modules_all
