@@ -107,7 +107,7 @@ def focal_loss_case(device):
             _fwd_bwd(lambda: tv.sigmoid_focal_loss(tx, tt, reduction="mean"), [tx], None))
 
 
-OPS_CASES = [
+BENCH_CASES = [  # vs torchvision.ops, when it is installed
     Case("ops.nms 10k boxes iou 0.5", nms_case, bar=0.2),
     Case("ops.batched_nms 20k boxes 80 classes", batched_nms_case, bar=0.2),
     Case("ops.roi_align fwd+bwd 1000 boxes 7x7 sr2 aligned", roi_case("roi_align", sampling_ratio=2, aligned=True),

@@ -24,7 +24,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from cases import CASES, CUDA_CASES  # noqa: E402
-from cases_ops import OPS_CASES  # noqa: E402  (vs torchvision, when it is installed)
+
+
+def family_cases():
+    """The rows of every bench/cases_<family>.py (its BENCH_CASES list), in file-name order:
+    a family adds its rows by adding its file."""
+    import glob
+    import importlib
+    rows = []
+    for path in sorted(glob.glob(os.path.join(HERE, "cases_*.py"))):
+        module = importlib.import_module(os.path.basename(path)[:-3])
+        rows += getattr(module, "BENCH_CASES", [])
+    return rows
 
 
 SETTLE_S = 0.3
@@ -122,7 +133,7 @@ def main():
         startup_report()
     rows = []
     print(f"{'case':44s} {'nnlite ms':>10s} {'torch ms':>10s} {'ratio':>7s}  bar")
-    for case in (CUDA_CASES if args.device == "cuda" else CASES) + OPS_CASES:
+    for case in (CUDA_CASES if args.device == "cuda" else CASES) + family_cases():
         if args.only and args.only not in case.name:
             continue
         started = time.perf_counter()
