@@ -73,7 +73,8 @@ def main():
     sync_nl()
     profile.disable()
     stats = pstats.Stats(profile)
-    stats.sort_stats("tottime").print_stats(18)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats("nnlite", 45)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """nnlite.cuda: is_available, synchronize, device_count, empty_cache, manual_seed."""
-from .backend.cuda import is_available as _is_available, numba_cuda
+from .backend.cuda import context as _context, is_available as _is_available, numba_cuda
+from .backend.cuda import simulator_enabled as _simulator_enabled
 
 
 def is_available():
@@ -8,8 +9,26 @@ def is_available():
 
 
 def synchronize(device=None):
-    if is_available():
+    """Wait for every kernel queued on the GPU (`device`: an index, "cuda:i" or a device)."""
+    if not is_available():
+        return
+    if _simulator_enabled():
         numba_cuda().synchronize()
+    else:
+        _context(_device_index(device)).synchronize()
+
+
+def _device_index(device):
+    if device is None:  # the current device; asked only where there is a choice
+        gpus = numba_cuda().gpus
+        current = gpus.current if len(gpus) > 1 else None
+        return current.id if current is not None else 0
+    if isinstance(device, int):
+        return device
+    index = getattr(device, "index", None)
+    if index is None and isinstance(device, str):
+        index = int(device.split(":")[1]) if ":" in device else 0
+    return index or 0
 
 
 def device_count():

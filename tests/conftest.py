@@ -20,6 +20,12 @@ import nnlite  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
+# Convolutions on a real GPU use TF32 GEMMs by default (as cuDNN does for torch); the
+# tests compare with float32 references at float32 tolerances, so they turn it off,
+# as torch's own tests do. tests/kernels/test_matmul.py checks the TF32 path itself.
+from nnlite.backend import cublas as _cublas  # noqa: E402
+_cublas.CONV_ALLOW_TF32 = False
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: runs CUDA kernels (on the simulator when no GPU)")

@@ -45,6 +45,24 @@ def simulator_enabled():
     return SIMULATOR
 
 
+_contexts = {}
+
+
+def context(index=0):
+    """The CUDA context of GPU `index` (its primary context), looked up once:
+    numba's current_context() costs about 30 us a call, more than a kernel launch."""
+    ctx = _contexts.get(index)
+    if ctx is None:
+        cuda = numba_cuda()
+        if index:
+            with cuda.gpus[index]:
+                ctx = cuda.current_context()
+        else:
+            ctx = cuda.current_context()
+        _contexts[index] = ctx
+    return ctx
+
+
 def is_available():
     """True when a CUDA GPU (or Numba's CUDA simulator) can run kernels."""
     try:

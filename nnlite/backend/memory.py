@@ -13,7 +13,7 @@ device array's memory pointer carries a finalizer that does the same.
 """
 import numpy as np
 
-from .cuda import numba_cuda, simulator_enabled
+from .cuda import context, numba_cuda, simulator_enabled
 
 SMALL_BYTES = 1 << 16        # below this, plain np.empty is as fast as any pool
 
@@ -102,30 +102,40 @@ class _DevicePools:
         self.pools = {}
 
     def empty(self, shape, np_dtype, index):
-        cuda = numba_cuda()
-        nbytes = np_dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        nbytes = np_dtype.itemsize
+        for s in shape:
+            nbytes *= s
         if simulator_enabled() or nbytes == 0:
-            return cuda.device_array(shape, np_dtype)
+            return numba_cuda().device_array(shape, np_dtype)
         from numba.cuda.cudadrv.devicearray import DeviceNDArray
         from numba.cuda.cudadrv.driver import MemoryPointer
 
-        pool = self.pools.setdefault(index, _Pool(limit_bytes=1 << 62))
+        pool = self.pools.get(index)
+        if pool is None:
+            pool = self.pools[index] = _Pool(limit_bytes=1 << 62)
+        ctx = context(index)
         size = _round_size(nbytes)
         raw = pool.take(size)
         if raw is None:
-            try:
-                raw = cuda.current_context().memalloc(size)
-            except Exception:  # out of memory: give the cache back and retry once
-                pool.clear()
-                raw = cuda.current_context().memalloc(size)
-        ptr = MemoryPointer(cuda.current_context(), raw.device_pointer, size,
-                            owner=raw, finalizer=_Returner(pool, size, raw))
+            raw = _device_alloc(ctx, pool, size)
+        ptr = MemoryPointer(ctx, raw.device_pointer, size, owner=raw, finalizer=_Returner(pool, size, raw))
         strides = _c_strides(shape, np_dtype.itemsize)
         return DeviceNDArray(shape, strides, np_dtype, gpu_data=ptr)
 
     def clear(self):
         for pool in self.pools.values():
             pool.clear()
+
+
+def _device_alloc(ctx, pool, size):
+    try:
+        return ctx.memalloc(size)
+    except Exception:
+        # out of memory, or no context current on this thread yet: make the
+        # context current, give the cached blocks back, and try once more
+        numba_cuda().current_context()
+        pool.clear()
+        return ctx.memalloc(size)
 
 
 class _Returner:

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..backend import dtype as _dt
+from ..backend.cublas import tf32_math
 from ..backend.lazy import kernels
 from ..tensor import Tensor
 from ._util import check_same_device, empty_array, flat, wrap
@@ -248,14 +249,6 @@ def _algorithm(x_shape, w_shape, geo, dtype, dev):
     if implicit.usable(x_shape, w_shape, geo, dtype, dev):
         return implicit.forward, _implicit_backward
     return _gemm_forward, _gemm_backward
-    if geo.groups == x_shape[1]:
-        return _depthwise_forward, _depthwise_backward
-    o, c = w_shape[0], x_shape[1]
-    macs = x_shape[0] * o * c * 9 * geo.out_size[0] * geo.out_size[1]
-    if (tuple(w_shape[2:]) == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1) and geo.groups == 1
-            and min(o, c) >= WINOGRAD_MIN_CHANNELS and macs >= WINOGRAD_MIN_MACS):
-        return winograd.forward, winograd.backward
-    return _gemm_forward, _gemm_backward
 
 
 def _grouped(a, groups, rows, cols):
@@ -436,7 +429,8 @@ class Convolution(Function):
         w = _as_2d(contiguous_array(weight._array))
         b = None if bias is None else contiguous_array(bias._array)
         forward, _ = _algorithm(x.shape, w.shape, geo, input.dtype, input._device)
-        out = forward(x, w, b, geo, input.dtype, input._device)
+        with tf32_math():
+            out = forward(x, w, b, geo, input.dtype, input._device)
         return wrap(_unlift(out, input.ndim), input._device)
 
     @staticmethod
@@ -449,7 +443,8 @@ class Convolution(Function):
         needs = ctx.needs_input_grad[:3]
         dev = grad._device
         _, backward = _algorithm(x.shape, w.shape, geo, input.dtype, dev)
-        gx, gw, gb = backward(g, x, w, geo, needs, input.dtype, dev)
+        with tf32_math():
+            gx, gw, gb = backward(g, x, w, geo, needs, input.dtype, dev)
         return (wrap(gx.reshape(input._array.shape), dev) if needs[0] else None,
                 wrap(gw.reshape(weight._array.shape), dev) if needs[1] else None,
                 wrap(gb, dev) if needs[2] else None, None)
@@ -465,7 +460,8 @@ class ConvTranspose(Function):
         x = _as_2d(contiguous_array(input._array))
         w = _as_2d(contiguous_array(weight._array))
         b = None if bias is None else contiguous_array(bias._array)
-        out = _transposed_forward(x, w, b, geo, out_size, input.dtype, input._device)
+        with tf32_math():
+            out = _transposed_forward(x, w, b, geo, out_size, input.dtype, input._device)
         return wrap(_unlift(out, input.ndim), input._device)
 
     @staticmethod
@@ -476,7 +472,8 @@ class ConvTranspose(Function):
         g = _as_2d(grad_array(grad, input.dtype))
         needs = ctx.needs_input_grad[:3]
         dev = grad._device
-        gx, gw, gb = _transposed_backward(g, x, w, ctx.geo, needs, input.dtype, dev)
+        with tf32_math():
+            gx, gw, gb = _transposed_backward(g, x, w, ctx.geo, needs, input.dtype, dev)
         return (wrap(gx.reshape(input._array.shape), dev) if needs[0] else None,
                 wrap(gw.reshape(weight._array.shape), dev) if needs[1] else None,
                 wrap(gb, dev) if needs[2] else None, None, None)

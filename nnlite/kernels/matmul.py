@@ -287,7 +287,7 @@ def _cublas_matmul(a, b, out):
     # and a row-major matrix's transposed flag is cuBLAS's op on it.
     (trans_a, lda), (trans_b, ldb), (_, ldc) = layout_a, layout_b, layout_out
     return cublas.gemm_strided_batched(
-        out.dtype == np.float64, cublas.OP_T if trans_b else cublas.OP_N, cublas.OP_T if trans_a else cublas.OP_N,
+        out.gpu_data.context, out.dtype == np.float64, cublas.OP_T if trans_b else cublas.OP_N, cublas.OP_T if trans_a else cublas.OP_N,
         n, m, k, b.device_ctypes_pointer.value, ldb, b.strides[0] // size,
         a.device_ctypes_pointer.value, lda, a.strides[0] // size,
         out.device_ctypes_pointer.value, ldc, out.strides[0] // size, nb)

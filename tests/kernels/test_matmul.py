@@ -61,6 +61,25 @@ def test_cublas_is_used_on_a_real_gpu_and_never_under_the_simulator(cuda_device)
     np.testing.assert_array_equal(to_host(out), np.full((1, 4, 2), 3, np.float32))
 
 
+def test_tf32_math_runs_convolution_gemms_on_tensor_cores(cuda_device, monkeypatch):
+    """Inside tf32_math() float32 GEMMs round their operands to TF32 (10-bit mantissa):
+    close to float32 at TF32's tolerance, and not bit-equal to the float32 product."""
+    if SIMULATED or not cublas.available():
+        pytest.skip("needs a real GPU with cuBLAS")
+    monkeypatch.setattr(cublas, "CONV_ALLOW_TF32", True)
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((2, 64, 256)).astype(np.float32), rng.standard_normal((2, 256, 32)).astype(np.float32))
+    full, tf32 = (to_device(np.zeros((2, 64, 32), np.float32)) for _ in range(2))
+    KM.matmul(to_device(a), to_device(b), full)
+    with cublas.tf32_math():
+        KM.matmul(to_device(a), to_device(b), tf32)
+    want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(to_host(full), want, rtol=1e-4, atol=1e-4 * 16)
+    np.testing.assert_allclose(to_host(tf32), want, rtol=1e-2, atol=1e-2 * 16)
+    assert not np.array_equal(to_host(tf32), to_host(full))
+    assert not getattr(cublas._math, "tf32", False)   # the mark ends with the block
+
+
 def test_layouts_cublas_cannot_take_fall_back(cuda_device):
     """Neither axis contiguous (a strided slice of both): the tiled kernel takes it."""
     rng = np.random.default_rng(2)
