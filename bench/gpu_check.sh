@@ -6,8 +6,10 @@
 # 1. what the machine has (GPU, numba/numba-cuda/torch versions, where cuBLAS is);
 # 2. every CUDA test of the suite on the real GPU (-m cuda), in parallel workers;
 # 3. the CUDA bench (nnlite CUDA vs torch CUDA, same inputs, one process);
-# 4. launch overhead and a profile of the digits training step (bench/cuda_profile.py);
-# 5. the examples with --device cuda.
+# 4. conv2d's algorithms on the GPU (bench/cuda_conv_probe.py);
+# 5. launch overhead and a profile of the digits training step (bench/cuda_profile.py; PROFILE_S=0 skips);
+# 6. the examples with --device cuda;
+# 7. nnlite.ops on the CPU vs torchvision's CPU build, 2 threads each (torchvision is there).
 # Logs and bench_cuda.json go to $OUT (the device tool brings that folder back).
 # Each step has its own time limit (seconds, from the environment) so that the
 # whole script ends inside one call, Numba's compile time on a cold cache included;
@@ -17,7 +19,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/nnlite-gpu-check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-TEST_S=${TEST_S:-200} BENCH_S=${BENCH_S:-120} PROFILE_S=${PROFILE_S:-40} EXAMPLE_S=${EXAMPLE_S:-60}
+TEST_S=${TEST_S:-200} BENCH_S=${BENCH_S:-120} PROBE_S=${PROBE_S:-40} PROFILE_S=${PROFILE_S:-40}
+EXAMPLE_S=${EXAMPLE_S:-60} CPU_OPS_S=${CPU_OPS_S:-90}
 t0=$(date +%s)
 stamp() { echo "== $1 at $(( $(date +%s) - t0 )) s"; }
 
@@ -49,12 +52,23 @@ stamp "CUDA bench"
 timeout "$BENCH_S" python3 bench/run.py --device cuda --no-startup --repeat 10 \
     --json "$OUT/bench_cuda.json" 2>&1 | grep -v Warning | tee "$OUT/bench_cuda.txt"
 
-stamp "launch overhead and the digits step"
-timeout "$PROFILE_S" python3 bench/cuda_profile.py >"$OUT/cuda_profile.txt" 2>&1
-head -n 40 "$OUT/cuda_profile.txt" | cut -c1-160
+stamp "conv2d's algorithms"
+timeout "$PROBE_S" python3 bench/cuda_conv_probe.py 2>&1 | grep -v Warning | tee "$OUT/conv_probe.txt"
+
+if [ "$PROFILE_S" -gt 0 ]; then
+    stamp "launch overhead and the digits step"
+    timeout "$PROFILE_S" python3 bench/cuda_profile.py >"$OUT/cuda_profile.txt" 2>&1
+    head -n 40 "$OUT/cuda_profile.txt" | cut -c1-160
+fi
 
 stamp "examples on cuda"
 timeout "$EXAMPLE_S" python3 examples/train_digits.py --device cuda --epochs 3 2>&1 | grep -v "it/s" | tail -n 3 \
     | tee "$OUT/examples.txt"
 timeout 30 python3 examples/custom_kernel.py --device cuda 2>&1 | tail -n 3 | tee -a "$OUT/examples.txt"
+[ -f examples/train_transformer.py ] && timeout "$EXAMPLE_S" python3 examples/train_transformer.py --device cuda 2>&1 \
+    | grep -v "it/s" | tail -n 3 | tee -a "$OUT/examples.txt"
+
+stamp "nnlite.ops on the CPU vs torchvision"
+NUMBA_NUM_THREADS=2 timeout "$CPU_OPS_S" python3 bench/run.py --no-startup --only ops. --repeat 5 2>&1 \
+    | grep -v Warning | tee "$OUT/bench_cpu_ops.txt"
 stamp "done"
