@@ -354,10 +354,12 @@ def _channel_mask(t, dim, kept_channels, default_mask):
 
 def _channel_norms(values, n, dim):
     """The L_n norm of every channel along dim, over all the other dims (torch.norm's p)."""
+    other_dims = [d for d in range(values.ndim) if d != dim % values.ndim]
+    if (n == "fro" and len(other_dims) > 2) or (n == "nuc" and len(other_dims) != 2):
+        # torch.norm hands these to linalg.matrix_norm, which wants exactly two dims
+        raise RuntimeError("linalg.matrix_norm: dim must be a 2-tuple. Got " + " ".join(map(str, other_dims)))
     channels = np.moveaxis(values.astype(np.float64), dim, 0)
     if n == "nuc":
-        if channels.ndim != 3:
-            raise RuntimeError(f"linalg.matrix_norm: nuc norm needs 2 dims to reduce, got {channels.ndim - 1}")
         return np.linalg.norm(channels, ord="nuc", axis=(1, 2))
     flat = np.abs(channels.reshape(channels.shape[0], -1))
     p = 2 if n == "fro" else n
