@@ -8,7 +8,7 @@ import nnlite
 import nnlite.nn as nn
 from nnlite.nn.utils import prune
 from nnlite.nn.utils._prune_select import topk_indices
-from tests.helpers import assert_close, to_numpy
+from tests.helpers import assert_close, randn, to_numpy
 
 torch = pytest.importorskip("torch")
 tprune = pytest.importorskip("torch.nn.utils.prune")
@@ -154,6 +154,41 @@ def test_iterative_pruning_goes_through_one_container_like_torch():
     assert len(hooks[0]) == 6
 
 
+def test_container_built_by_hand_computes_torchs_mask():
+    w = _weights((4, 5), seed=12)
+    methods = []
+    for mod in (prune, tprune):
+        first, second = mod.L1Unstructured(0.5), mod.LnStructured(2, 1, 0)
+        first._tensor_name = second._tensor_name = "w"
+        container = mod.PruningContainer(first)      # torch's own constructor takes one method
+        container.add_pruning_method(second)
+        methods.append(container)
+    ours, theirs = methods
+    assert len(prune.PruningContainer(*ours)) == 2      # nnlite also takes several
+    assert len(ours) == 2 and ours[1].n == 1 and ours._tensor_name == "w"
+    default = np.ones((4, 5))
+    default[1] = 0          # channel 1 already pruned: LnStructured chooses among the other three
+    default[0, 3] = 0
+    got = ours.compute_mask(nnlite.tensor(w), nnlite.tensor(default))
+    want = theirs.compute_mask(torch.tensor(w), torch.tensor(default).clone())
+    np.testing.assert_array_equal(to_numpy(got), want.numpy())
+    assert default[0, 3] == 0 and default.sum() == 14          # the given mask is not modified
+
+
+def test_float32_model_state_dict_round_trip():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    prune.l1_unstructured(model[0], "weight", 0.5)
+    prune.random_structured(model[2], "weight", 1, 0)
+    assert model[0].weight_mask.dtype == nnlite.float32 and model[0].weight.dtype == nnlite.float32
+    state = model.state_dict()
+    twin = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    prune.identity(twin[0], "weight")
+    prune.identity(twin[2], "weight")
+    twin.load_state_dict(state)
+    x = nnlite.tensor(randn(5, 4))
+    assert_close(twin(x), model(x), rtol=0, atol=0)
+
+
 def test_importance_scores_choose_the_mask_and_are_not_modified():
     ours, theirs = _twins()
     scores = _weights((5, 6), seed=9)
@@ -271,6 +306,9 @@ def test_prune_on_device_matches_cpu(device):
     np.testing.assert_array_equal(to_numpy(ours.weight_mask), to_numpy(ref.weight_mask))
     x = nnlite.tensor(np.ones((1, 3, 3, 3)), device=device)
     assert_close(ours(x), ref(x.cpu()), rtol=1e-12, atol=1e-12)
+    moved = ref.to(device)          # pruned on the CPU, then moved: the hook follows the module
+    assert moved.weight_mask.device.type == device
+    assert_close(moved(x), ref.cpu()(x.cpu()), rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- errors (torch's types and messages)

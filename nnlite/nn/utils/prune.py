@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ...autograd.grad_mode import no_grad
-from ...functional.creation import ones_like, rand, rand_like, tensor
+from ...functional.creation import from_numpy, ones_like, rand, rand_like
 from ...functional.shape import cat
 from ._prune_select import topk_indices
 
@@ -31,14 +31,19 @@ __all__ = ["BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructu
 
 
 # ---------------------------------------------------------------- host helpers
+def _host_view(t):
+    """t's values as a numpy array, whatever its device; read only (on the CPU it is t's memory)."""
+    return t.detach().cpu().numpy()
+
+
 def _host_copy(t):
     """A writable numpy copy of t's values, whatever its device."""
-    return np.array(t.detach().cpu().numpy(), copy=True)
+    return np.array(_host_view(t), copy=True)
 
 
-def _to_device_of(array, ref, dtype=None):
-    """array as a tensor on ref's device (ref's dtype unless one is given)."""
-    return tensor(np.ascontiguousarray(array), dtype=dtype or ref.dtype, device=ref.device)
+def _to_device_of(array, ref):
+    """A new host array as a tensor with ref's dtype and device (no copy when that is the CPU)."""
+    return from_numpy(np.ascontiguousarray(array)).to(device=ref.device, dtype=ref.dtype)
 
 
 def _pruning_hooks(module, name):
@@ -51,7 +56,8 @@ def _pruning_hooks(module, name):
 class BasePruningMethod(ABC):
     """Abstract base of pruning methods: subclasses define compute_mask and PRUNING_TYPE."""
 
-    _tensor_name: str = None
+    _tensor_name: str = None     # set by apply()
+    PRUNING_TYPE = None          # subclasses: "unstructured", "structured" (with a `dim`) or "global"
 
     def __call__(self, module, inputs):
         # forward pre-hook: refresh the pruned tensor from the (possibly trained) original
@@ -156,7 +162,8 @@ class PruningContainer(BasePruningMethod):
         if len(args) == 1:
             self._tensor_name = args[0]._tensor_name
             self.add_pruning_method(args[0])
-        else:
+        else:      # several methods (or none): they must all act on the first one's tensor
+            self._tensor_name = getattr(args[0], "_tensor_name", None) if args else None
             for method in args:
                 self.add_pruning_method(method)
 
@@ -234,7 +241,7 @@ class RandomUnstructured(BasePruningMethod):
         k = _checked_count(self.amount, t.numel())
         if k == 0:
             return default_mask.clone()
-        scores = _host_copy(rand_like(t)).reshape(-1)
+        scores = _host_view(rand_like(t)).reshape(-1)
         return _zero_entries(default_mask, topk_indices(scores, k, largest=True))
 
     @classmethod
@@ -255,7 +262,7 @@ class L1Unstructured(BasePruningMethod):
         k = _checked_count(self.amount, t.numel())
         if k == 0:
             return default_mask.clone()
-        scores = np.abs(_host_copy(t)).reshape(-1)
+        scores = np.abs(_host_view(t)).reshape(-1)
         return _zero_entries(default_mask, topk_indices(scores, k, largest=False))
 
     @classmethod
@@ -280,7 +287,7 @@ class RandomStructured(BasePruningMethod):
         k = _checked_count(self.amount, nchannels)
         if k == 0:
             return default_mask
-        prob = _host_copy(rand(nchannels))
+        prob = _host_view(rand(nchannels))
         threshold = np.partition(prob, k - 1)[k - 1]      # torch: kthvalue(prob, k)
         return _channel_mask(t, self.dim, np.flatnonzero(prob > threshold), default_mask)
 
@@ -307,7 +314,7 @@ class LnStructured(BasePruningMethod):
         k = _checked_count(self.amount, nchannels)
         if k == 0:
             return default_mask
-        norms = _channel_norms(_host_copy(t), self.n, self.dim)
+        norms = _channel_norms(_host_view(t), self.n, self.dim)
         keep = topk_indices(norms, nchannels - k, largest=True)
         return _channel_mask(t, self.dim, keep, default_mask)
 
@@ -343,36 +350,40 @@ def _zero_entries(default_mask, flat_indices):
 
 
 def _channel_mask(t, dim, kept_channels, default_mask):
-    """Ones on the kept channels along dim, zeros elsewhere (in t's dtype), times default_mask."""
-    mask = np.zeros(tuple(t.shape), dtype=np.float64)
-    index = [slice(None)] * t.dim()
-    index[dim] = kept_channels
-    mask[tuple(index)] = 1
-    mask *= _host_copy(default_mask).astype(np.float64)
-    return _to_device_of(mask, t)
+    """default_mask (in t's dtype) with every channel along dim but the kept ones zeroed."""
+    keep = np.zeros(t.shape[dim], dtype=_host_view(t).dtype)
+    keep[kept_channels] = 1
+    shape = [1] * t.dim()
+    shape[dim] = -1
+    # one pass, broadcasting keep along dim
+    return _to_device_of(_host_view(default_mask.to(dtype=t.dtype)) * keep.reshape(shape), t)
 
 
 def _channel_norms(values, n, dim):
-    """The L_n norm of every channel along dim, over all the other dims (torch.norm's p)."""
+    """The L_n norm of every channel along dim, over all the other dims (torch.norm's p), in float64."""
     other_dims = [d for d in range(values.ndim) if d != dim % values.ndim]
     if (n == "fro" and len(other_dims) > 2) or (n == "nuc" and len(other_dims) != 2):
         # torch.norm hands these to linalg.matrix_norm, which wants exactly two dims
         raise RuntimeError("linalg.matrix_norm: dim must be a 2-tuple. Got " + " ".join(map(str, other_dims)))
-    channels = np.moveaxis(values.astype(np.float64), dim, 0)
+    channels = np.moveaxis(values, dim, 0)
     if n == "nuc":
-        return np.linalg.norm(channels, ord="nuc", axis=(1, 2))
-    flat = np.abs(channels.reshape(channels.shape[0], -1))
+        return np.linalg.norm(channels.astype(np.float64), ord="nuc", axis=(1, 2))
     p = 2 if n == "fro" else n
     if not isinstance(p, numbers.Real):
         raise RuntimeError(f"norm(): unsupported norm type {n!r}")
+    size = np.abs(channels.reshape(channels.shape[0], -1), dtype=np.float64)    # one float64 copy
     if p == math.inf:
-        return flat.max(axis=1)
+        return size.max(axis=1)
     if p == -math.inf:
-        return flat.min(axis=1)
+        return size.min(axis=1)
     if p == 0:
-        return np.count_nonzero(flat, axis=1).astype(np.float64)
+        return np.count_nonzero(size, axis=1).astype(np.float64)
+    if p == 1:
+        return size.sum(axis=1)
+    if p == 2:
+        return np.sqrt(np.einsum("ij,ij->i", size, size))
     with np.errstate(divide="ignore"):
-        return (flat ** p).sum(axis=1) ** (1.0 / p)
+        return np.power(size, p, out=size).sum(axis=1) ** (1.0 / p)
 
 
 # ---------------------------------------------------------------- functions
