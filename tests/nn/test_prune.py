@@ -328,6 +328,21 @@ def test_bad_amounts_raise_torch_errors(amount, error, message):
     assert "weight_mask" not in ours._buffers and not ours._forward_pre_hooks
 
 
+def test_failed_second_pruning_leaves_the_first_in_place():
+    ours, _ = _twins()
+    prune.l1_unstructured(ours, "weight", 10)
+    prune.l1_unstructured(ours, "weight", 5)
+    before = to_numpy(ours.weight_mask).copy()
+    hooks = dict(ours._forward_pre_hooks)
+    with pytest.raises(ValueError, match="amount=16 should be smaller than the number of parameters to prune=15"):
+        prune.l1_unstructured(ours, "weight", 16)
+    with pytest.raises(AssertionError, match="importance_scores should have the same shape"):
+        prune.ln_structured(ours, "weight", 1, 2, 0, importance_scores=nnlite.ones(2, 2))
+    assert dict(ours._forward_pre_hooks) == hooks and len(next(iter(hooks.values()))) == 2
+    np.testing.assert_array_equal(to_numpy(ours.weight_mask), before)
+    assert prune.is_pruned(ours) and (before == 0).sum() == 15
+
+
 def test_structured_errors_raise_like_torch():
     ours, theirs = _twins()
     for mod, layer in ((prune, ours), (tprune, theirs)):

@@ -77,8 +77,15 @@ class BasePruningMethod(ABC):
 
     @classmethod
     def apply(cls, module, name, *args, importance_scores=None, **kwargs):
-        """Prune `module.name` with cls(*args, **kwargs), on top of any earlier pruning of it."""
-        method = cls._compose(module, name, *args, **kwargs)
+        """Prune `module.name` with cls(*args, **kwargs), on top of any earlier pruning of it.
+
+        On an error the module is left exactly as it was (torch drops an earlier hook then)."""
+        old = _pruning_hooks(module, name)
+        if len(old) > 1:
+            raise AssertionError(f"Avoid adding multiple pruning hooks to the same tensor {name} of module "
+                                 f"{module}. Use a PruningContainer.")
+        method = cls(*args, **kwargs)
+        method._tensor_name = name
         orig = getattr(module, name)
         if importance_scores is not None:
             if importance_scores.shape != orig.shape:
@@ -86,46 +93,9 @@ class BasePruningMethod(ABC):
                                      f"of {module}, got {importance_scores.shape} vs {orig.shape}")
         else:
             importance_scores = orig
-        first_pruning = not isinstance(method, PruningContainer)
-        if first_pruning:
-            module.register_parameter(name + "_orig", orig)
-            del module._parameters[name]
-            default_mask = ones_like(orig)
-        else:
-            default_mask = getattr(module, name + "_mask").detach().clone()
-        try:
-            mask = method.compute_mask(importance_scores, default_mask=default_mask)
-            module.register_buffer(name + "_mask", mask)
-            setattr(module, name, method.apply_mask(module))
-            module.register_forward_pre_hook(method)
-        except Exception:
-            if first_pruning:      # leave the module as it was
-                module.__dict__.pop(name, None)
-                module._buffers.pop(name + "_mask", None)
-                module.register_parameter(name, module._parameters.pop(name + "_orig"))
-            raise
-        return method
-
-    @classmethod
-    def _compose(cls, module, name, *args, **kwargs):
-        """The new method, folded into a PruningContainer with the hook already pruning `name`."""
-        found = _pruning_hooks(module, name)
-        if len(found) > 1:
-            raise AssertionError(f"Avoid adding multiple pruning hooks to the same tensor {name} of module "
-                                 f"{module}. Use a PruningContainer.")
-        for k, _ in found:
-            del module._forward_pre_hooks[k]
-        method = cls(*args, **kwargs)
-        method._tensor_name = name
-        if not found:
-            return method
-        old_method = found[0][1]
-        if isinstance(old_method, PruningContainer):
-            old_method.add_pruning_method(method)
-            return old_method
-        container = PruningContainer(old_method)
-        container.add_pruning_method(method)
-        return container
+        if old:
+            return _prune_again(module, name, *old[0], method, importance_scores)
+        return _prune_first_time(module, name, method, importance_scores)
 
     def prune(self, t, default_mask=None, importance_scores=None):
         """t times the mask computed from importance_scores (t itself by default)."""
@@ -151,6 +121,43 @@ class BasePruningMethod(ABC):
         del module._parameters[name + "_orig"]
         del module._buffers[name + "_mask"]
         setattr(module, name, orig)
+
+
+def _prune_first_time(module, name, method, scores):
+    """Move parameter `name` to name_orig, add name_mask, and register `method` as the hook."""
+    orig = getattr(module, name)
+    module.register_parameter(name + "_orig", orig)
+    del module._parameters[name]
+    try:
+        module.register_buffer(name + "_mask", method.compute_mask(scores, default_mask=ones_like(orig)))
+        setattr(module, name, method.apply_mask(module))
+    except Exception:
+        module.__dict__.pop(name, None)
+        module._buffers.pop(name + "_mask", None)
+        module.register_parameter(name, module._parameters.pop(name + "_orig"))
+        raise
+    module.register_forward_pre_hook(method)
+    return method
+
+
+def _prune_again(module, name, old_id, old_method, method, scores):
+    """Add `method` to the container of the hook already pruning `name` and recompute the mask."""
+    if isinstance(old_method, PruningContainer):
+        container = old_method
+    else:
+        container = PruningContainer(old_method)
+    container.add_pruning_method(method)
+    try:
+        mask = container.compute_mask(scores, default_mask=getattr(module, name + "_mask").detach().clone())
+    except Exception:
+        if container is old_method:       # undo the addition: the old hook stays as it was
+            container._pruning_methods = container._pruning_methods[:-1]
+        raise
+    module.register_buffer(name + "_mask", mask)
+    setattr(module, name, container.apply_mask(module))
+    del module._forward_pre_hooks[old_id]      # as torch: the container is registered anew, last
+    module.register_forward_pre_hook(container)
+    return container
 
 
 # ---------------------------------------------------------------- container
