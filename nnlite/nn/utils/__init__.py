@@ -2,3 +2,4 @@
 
 Each submodule below adds its names here (one import line each).
 """
+from . import prune  # noqa: F401
