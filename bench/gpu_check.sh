@@ -6,7 +6,8 @@
 # 1. what the machine has (GPU, numba/numba-cuda/torch versions, where cuBLAS is);
 # 2. every CUDA test of the suite on the real GPU (-m cuda), in parallel workers;
 # 3. the CUDA bench (nnlite CUDA vs torch CUDA, same inputs, one process);
-# 4. conv2d's algorithms on the GPU (bench/cuda_conv_probe.py);
+# 4. GPU time per kernel of each bench row (bench/cuda_kernel_times.py) and conv2d's algorithms
+#    (bench/cuda_conv_probe.py);
 # 5. launch overhead and a profile of the digits training step (bench/cuda_profile.py; PROFILE_S=0 skips);
 # 6. the examples with --device cuda;
 # 7. nnlite.ops on the CPU vs torchvision's CPU build, 2 threads each (torchvision is there).
@@ -20,7 +21,7 @@ OUT=${OUT:-/tmp/nnlite-gpu-check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 TEST_S=${TEST_S:-200} BENCH_S=${BENCH_S:-120} PROBE_S=${PROBE_S:-40} PROFILE_S=${PROFILE_S:-40}
-EXAMPLE_S=${EXAMPLE_S:-60} CPU_OPS_S=${CPU_OPS_S:-90}
+EXAMPLE_S=${EXAMPLE_S:-60} CPU_OPS_S=${CPU_OPS_S:-90} KERNELS_S=${KERNELS_S:-40}
 t0=$(date +%s)
 stamp() { echo "== $1 at $(( $(date +%s) - t0 )) s"; }
 
@@ -51,6 +52,10 @@ tail -n 1 "$OUT/cuda_tests.log"
 stamp "CUDA bench"
 timeout "$BENCH_S" python3 bench/run.py --device cuda --no-startup --repeat 10 \
     --json "$OUT/bench_cuda.json" 2>&1 | grep -v Warning | tee "$OUT/bench_cuda.txt"
+
+stamp "GPU time per kernel (CUPTI through torch.profiler)"
+timeout "$KERNELS_S" python3 bench/cuda_kernel_times.py 2>&1 | grep -v Warning > "$OUT/kernel_times.txt"
+head -n 60 "$OUT/kernel_times.txt" | cut -c1-150
 
 stamp "conv2d's algorithms"
 timeout "$PROBE_S" python3 bench/cuda_conv_probe.py 2>&1 | grep -v Warning | tee "$OUT/conv_probe.txt"
