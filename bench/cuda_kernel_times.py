@@ -32,7 +32,7 @@ def kernel_table(torch, fn, sync):
     for event in prof.events():
         if event.device_type == torch.autograd.DeviceType.CUDA:
             name = event.name[:70]
-            rows[name] = rows.get(name, 0.0) + event.device_time / CALLS
+            rows[name] = rows.get(name, 0.0) + event.time_range.elapsed_us() / CALLS
     return wall, sorted(rows.items(), key=lambda kv: -kv[1])
 
 
