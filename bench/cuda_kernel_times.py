@@ -22,7 +22,7 @@ def kernel_table(torch, fn, sync):
     for _ in range(2):
         fn()
     sync()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         t0 = time.perf_counter()
         for _ in range(CALLS):
             fn()
