@@ -3,6 +3,7 @@ torch's hyper-parameter checks, the accepted-but-unneeded flags, and 0-d scalar 
 from ..backend.lazy import kernels
 from ..functional.creation import full_like
 from ..functional.creation import tensor as _tensor
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 KX = kernels("optim_extra")
@@ -16,6 +17,8 @@ def check(ok, message):
 
 def check_common(lr, eps=None, weight_decay=None):
     """The checks most torch optimizers share, in torch's order (lr, eps, weight_decay)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
     check(0.0 <= float(lr), f"Invalid learning rate: {lr}")
     if eps is not None:
         check(0.0 <= eps, f"Invalid epsilon value: {eps}")

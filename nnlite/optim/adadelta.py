@@ -9,7 +9,7 @@ class Adadelta(FusedOptimizer):
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
                  maximize=False, differentiable=False):
-        check(0.0 <= float(lr), f"Invalid learning rate: {lr}")
+        check_common(lr)
         check(0.0 <= rho <= 1.0, f"Invalid rho value: {rho}")
         check_common(lr, eps, weight_decay)
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize,
