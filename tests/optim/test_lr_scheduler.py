@@ -270,3 +270,21 @@ def test_schedulers_drive_training(torch):
         results.append(param.detach().numpy().copy())
     np.testing.assert_allclose(results[1], results[0], rtol=1e-12)
     assert optim.lr_scheduler is lr_scheduler
+
+
+def test_user_subclass_of_lr_scheduler(torch):
+    """A scheduler written against torch's LRScheduler API runs unchanged on nnlite's."""
+    results = []
+    for lib in (torch, nnlite):
+        class Halving(lib.optim.lr_scheduler.LRScheduler):
+            def get_lr(self):
+                return [base_lr * 0.5 ** (self.last_epoch // 2) for base_lr in self.base_lrs]
+        opt = _optimizer(lib)
+        scheduler = Halving(opt)
+        lrs = []
+        for _ in range(7):
+            opt.step()
+            scheduler.step()
+            lrs.append(scheduler.get_last_lr())
+        results.append(lrs)
+    assert results[1] == results[0]

@@ -340,3 +340,21 @@ def test_tensor_learning_rate():
     p.grad = nnlite.ones(2, dtype=nnlite.float64)
     optim.Adagrad([p], lr=nnlite.tensor(0.5)).step()
     assert_close(p, np.full(2, 0.5), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"])
+def test_float32_parameters_match_torch(torch, name):
+    """float32 parameters stay float32 and agree with torch's float32 arithmetic to rounding."""
+    rng = np.random.default_rng(8)
+    start = rng.standard_normal(40).astype(np.float32)
+    tp, p = torch.nn.Parameter(torch.tensor(start)), nn.Parameter(nnlite.tensor(start))
+    options = dict(momentum=0.9, centered=True) if name == "RMSprop" else {}
+    topt, opt = getattr(torch.optim, name)([tp], **options), getattr(optim, name)([p], **options)
+    for _ in range(STEPS):
+        g = rng.standard_normal(40).astype(np.float32)
+        tp.grad, p.grad = torch.tensor(g), nnlite.tensor(g)
+        topt.step()
+        opt.step()
+    assert p.dtype is nnlite.float32
+    assert all(v.dtype.name == str(topt.state[tp][k].dtype).replace("torch.", "") for k, v in opt.state[p].items())
+    assert_close(p, tp, rtol=1e-5, atol=2e-6)
