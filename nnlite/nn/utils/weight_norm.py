@@ -3,6 +3,8 @@
 `weight` is replaced by two parameters, `weight_g` (the norm) and `weight_v`
 (the direction), and recomputed as v * g / ||v|| before every forward.
 """
+import warnings
+
 from ...autograd.grad_mode import no_grad
 from ..parameter import Parameter
 
@@ -78,6 +80,8 @@ class WeightNorm:
 
 def weight_norm(module, name="weight", dim=0):
     """Reparametrize module.<name> as g * v / ||v|| (norm over every dim but `dim`; None: whole tensor)."""
+    warnings.warn("`nnlite.nn.utils.weight_norm` is deprecated in favor of "
+                  "`nnlite.nn.utils.parametrizations.weight_norm`.", FutureWarning, stacklevel=2)
     WeightNorm.apply(module, name, dim)
     return module
 
