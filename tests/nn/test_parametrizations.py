@@ -181,3 +181,19 @@ def test_spectral_norm_parametrization_errors():
         PZ.spectral_norm(nnlite.nn.Linear(2, 2), dim=3)
     with pytest.raises(ValueError, match="has no parameter or buffer with name 'nope'"):
         PZ.spectral_norm(nnlite.nn.Linear(2, 2), "nope")
+
+
+@pytest.mark.parametrize("orth_map, shape", [("matrix_exp", (3, 3)), ("cayley", (2, 3)), ("householder", (3, 2))])
+def test_orthogonal_on_device_matches_cpu(device, orth_map, shape):
+    ours_cpu, theirs = _linear_pair(shape[1], shape[0])
+    ours_dev = nnlite.nn.Linear(shape[1], shape[0], dtype=nnlite.float64)
+    ours_dev.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours_dev.to(device)
+    PZ.orthogonal(ours_cpu, orthogonal_map=orth_map, use_trivialization=False)
+    PZ.orthogonal(ours_dev, orthogonal_map=orth_map, use_trivialization=False)
+    assert ours_dev.weight.device.type == device
+    assert_close(ours_dev.weight, ours_cpu.weight, rtol=1e-12, atol=1e-13)
+    ours_dev.weight.sum().backward()
+    ours_cpu.weight.sum().backward()
+    orig_dev = ours_dev.parametrizations.weight.original
+    assert_close(orig_dev.grad, ours_cpu.parametrizations.weight.original.grad, rtol=1e-10, atol=1e-12)
