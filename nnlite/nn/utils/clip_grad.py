@@ -70,7 +70,19 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
                         f"{type(total_norm).__name__}")
     coef = (float(max_norm) / (total_norm + 1e-6)).clamp(max=1.0)
     for g in grads:
-        g.mul_(coef.to(device=g.device, dtype=g.dtype))
+        _scale_in_place(g, coef.to(device=g.device, dtype=g.dtype))
+
+
+def _scale_in_place(g, coef):
+    """g *= coef. A plain contiguous gradient is scaled by the binary mul kernel writing into g
+    itself (one pass over memory, no temporary); anything else takes the general mul_."""
+    from ...functional.binary import K, binary_arrays
+    from ...functional._arrays import contiguous_array
+    if g.grad_fn is not None or g.requires_grad or not g.is_contiguous():
+        g.mul_(coef)
+        return
+    binary_arrays(K.mul, g._array, contiguous_array(coef._array), g.dtype, g.device, out=g._array)
+    g._version[0] += 1   # an in-place write, as mul_ would count it
 
 
 @no_grad()
