@@ -151,3 +151,16 @@ def test_vector_to_parameters_errors():
         vector_to_parameters(np.zeros(5), ours)
     with pytest.raises(RuntimeError, match="at least 23 elements"):
         vector_to_parameters(nnlite.zeros(5, dtype=nnlite.float64), ours)
+
+
+def test_clip_grad_norm_scales_grads_in_place_including_views(device):
+    ours, theirs = _params_with_grads(device, scale=4.0)
+    ours[0].grad = ours[0].grad.t().contiguous().t()        # a non-contiguous grad takes mul_
+    theirs[0].grad = theirs[0].grad.t().contiguous().t()
+    grads = [p.grad for p in ours]
+    versions = [g._version[0] for g in grads]
+    clip_grad_norm_(ours, 0.5)
+    torch.nn.utils.clip_grad_norm_(theirs, 0.5)
+    for p, q, g, v in zip(ours, theirs, grads, versions):
+        assert p.grad is g and g._version[0] > v
+        assert_close(p.grad, q.grad, rtol=1e-12)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import nnlite
-from nnlite.nn.utils.stateless import functional_call
+from nnlite.func import functional_call
+from nnlite.nn.utils import parametrize, stateless
 from tests.helpers import assert_close, randn
 
 torch = pytest.importorskip("torch")
@@ -110,3 +111,43 @@ def test_functional_call_errors():
     with pytest.raises(TypeError):
         functional_call(ours, {"0.bias": x, "2.bias": "bad"}, (x,))
     assert ours[0].bias is before   # restored after a failure
+
+
+def test_stateless_functional_call_is_deprecated():
+    m = nnlite.nn.Linear(2, 2, dtype=nnlite.float64)
+    x = nnlite.ones(1, 2, dtype=nnlite.float64)
+    with pytest.warns(FutureWarning, match="nnlite.func.functional_call"):
+        out = stateless.functional_call(m, {"bias": nnlite.zeros(2, dtype=nnlite.float64)}, (x,))
+    assert_close(out, x @ m.weight.detach().t())
+
+
+class _Double(nnlite.nn.Module):
+    def forward(self, x):
+        return x * 2
+
+    def right_inverse(self, y):
+        return y / 2
+
+
+class _TorchDouble(torch.nn.Module):
+    def forward(self, x):
+        return x * 2
+
+    def right_inverse(self, y):
+        return y / 2
+
+
+@pytest.mark.parametrize("key", ["weight", "parametrizations.weight.original"])
+def test_functional_call_parametrized_module(key):
+    ours, theirs = _pair()
+    ours, theirs = ours[0], theirs[0]
+    parametrize.register_parametrization(ours, "weight", _Double())
+    torch.nn.utils.parametrize.register_parametrization(theirs, "weight", _TorchDouble())
+    original = ours.parametrizations.weight.original.detach().clone()
+    w = randn(4, 3, dtype=np.float64, seed=6)
+    x = randn(2, 3, dtype=np.float64, seed=7)
+    out = functional_call(ours, {key: nnlite.tensor(w)}, (nnlite.tensor(x),))
+    expected = torch.func.functional_call(theirs, {key: torch.tensor(w)}, (torch.tensor(x),))
+    assert_close(out, expected, rtol=1e-12)
+    assert_close(ours.parametrizations.weight.original, original, rtol=1e-15, atol=0)
+    assert type(ours).__name__ == "ParametrizedLinear"

@@ -2,6 +2,7 @@
 in place of its parameters and buffers, then put the module's own tensors back.
 """
 import contextlib
+import warnings
 
 from ...tensor import Tensor
 
@@ -73,9 +74,18 @@ def _swap(owner, name, value):
             old = registry[name]
             registry[name] = value   # no Parameter type check: any tensor may stand in
             return old
-    old = owner.__dict__.get(name, _ABSENT)
+    # a plain attribute, or a parametrized tensor's property (whose setter runs right_inverse,
+    # so the old value goes back the same way, as in torch)
+    old = getattr(owner, name) if hasattr(owner, name) else _ABSENT
     object.__setattr__(owner, name, value)
     return old
+
+
+def _current(owner, name):
+    for registry in (owner._parameters, owner._buffers):
+        if name in registry:
+            return registry[name]
+    return getattr(owner, name, None)
 
 
 def _restore(owner, name, old):
@@ -84,13 +94,15 @@ def _restore(owner, name, old):
             registry[name] = old
             return
     if old is _ABSENT:
-        owner.__dict__.pop(name, None)
+        if name in owner.__dict__:
+            object.__delattr__(owner, name)
     else:
         object.__setattr__(owner, name, old)
 
 
 @contextlib.contextmanager
-def _reparametrize(module, tensors, tie_weights, strict):
+def _reparametrize(module, given, tie_weights, strict):
+    tensors = given
     if tie_weights:
         tensors = _untie(module, tensors)
     if strict:
@@ -106,13 +118,30 @@ def _reparametrize(module, tensors, tie_weights, strict):
             swapped.append((owner, name, _swap(owner, name, value)))
         yield
     finally:
-        for owner, name, old in reversed(swapped):
+        for key, (owner, name, old) in reversed(list(zip(tensors, swapped))):
+            if key in given:   # a module that replaced a tensor during forward: the caller sees it
+                given[key] = _current(owner, name)
             _restore(owner, name, old)
 
 
-def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True,
+def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *, tie_weights=True,
                     strict=False):
-    """module(*args, **kwargs) computed with the given tensors in place of its parameters/buffers."""
+    """Deprecated in torch in favour of torch.func.functional_call (nnlite.func.functional_call)."""
+    warnings.warn("`nnlite.nn.utils.stateless.functional_call` is deprecated as of PyTorch 2.0 and will "
+                  "be removed in a future version of PyTorch. Please use `nnlite.func.functional_call` "
+                  "instead which is a drop-in replacement.", FutureWarning, stacklevel=2)
+    return func_functional_call(module, parameters_and_buffers, args, kwargs, tie_weights=tie_weights,
+                                strict=strict)
+
+
+def func_functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True,
+                         strict=False):
+    """module(*args, **kwargs) computed with the given tensors in place of its parameters/buffers.
+
+    A key naming a parametrized tensor (`weight`) is assigned through its right_inverse and
+    restored the same way; to replace the unconstrained tensor itself, pass
+    `parametrizations.weight.original`.
+    """
     tensors = _merge_dicts(parameter_and_buffer_dicts)
     kwargs = {} if kwargs is None else kwargs
     if args is None:
