@@ -203,10 +203,12 @@ def _check_added(module, tensor_name, parametrization):
         raise ValueError(f"A parametrization must return a tensor. Got {type(x).__name__}.")
     if x.dtype != y.dtype:
         raise ValueError("Registering a parametrization may not change the dtype of the tensor, unless the "
-                         f"`unsafe` flag is enabled.\nunparametrized dtype: {y.dtype}\nparametrized dtype: {x.dtype}")
+                         f"`unsafe` flag is enabled.\nunparametrized dtype: {y.dtype}\n"
+                         f"parametrized dtype: {x.dtype}")
     if x.shape != y.shape:
         raise ValueError("Registering a parametrization may not change the shape of the tensor, unless the "
-                         f"`unsafe` flag is enabled.\nunparametrized shape: {y.shape}\nparametrized shape: {x.shape}")
+                         f"`unsafe` flag is enabled.\nunparametrized shape: {y.shape}\n"
+                         f"parametrized shape: {x.shape}")
     if not hasattr(parametrization, "right_inverse"):
         return
     try:
