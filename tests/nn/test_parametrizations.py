@@ -197,3 +197,43 @@ def test_orthogonal_on_device_matches_cpu(device, orth_map, shape):
     ours_cpu.weight.sum().backward()
     orig_dev = ours_dev.parametrizations.weight.original
     assert_close(orig_dev.grad, ours_cpu.parametrizations.weight.original.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_matrix_maps_pass_gradcheck():
+    from nnlite.autograd import gradcheck
+    from nnlite.nn.utils.parametrizations import _solve_newton_schulz
+    a = nnlite.tensor(randn(3, 3, dtype=np.float64, seed=11), requires_grad=True)
+    assert gradcheck(matrix_exp, (a,))
+    low = nnlite.tensor(np.tril(randn(4, 2, dtype=np.float64, seed=12), -1), requires_grad=True)
+    tau = nnlite.tensor(np.abs(randn(2, dtype=np.float64, seed=13)), requires_grad=True)
+    assert gradcheck(householder_product, (low, tau))
+    m = nnlite.tensor(randn(3, 3, dtype=np.float64, seed=14) + 3 * np.eye(3), requires_grad=True)
+    rhs = nnlite.tensor(randn(3, 2, dtype=np.float64, seed=15), requires_grad=True)
+    assert gradcheck(_solve_newton_schulz, (m, rhs))
+    assert_close(_solve_newton_schulz(m, rhs), np.linalg.solve(m.detach().numpy(), rhs.detach().numpy()),
+                 rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("orth_map", ["matrix_exp", "householder"])
+def test_orthogonal_batched_buffer_matches_torch(orth_map):
+    w = randn(2, 4, 3, dtype=np.float64, seed=21) * 0.5
+    ours, theirs = nnlite.nn.Module(), torch.nn.Module()
+    ours.register_buffer("w", nnlite.tensor(w))
+    theirs.register_buffer("w", torch.tensor(w))
+    torch.nn.utils.parametrizations.orthogonal(theirs, "w", orthogonal_map=orth_map, use_trivialization=False)
+    PZ.orthogonal(ours, "w", orthogonal_map=orth_map, use_trivialization=False)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["parametrizations.w.original"]
+    assert_close(ours.state_dict()["parametrizations.w.original"],
+                 theirs.state_dict()["parametrizations.w.original"], rtol=1e-10, atol=1e-12)
+    assert_close(ours.w, theirs.w, rtol=1e-10, atol=1e-12)
+
+
+def test_parametrized_module_moves_and_casts():
+    m = nnlite.nn.Linear(3, 3)
+    PZ.orthogonal(m)
+    original = m.parametrizations.weight.original
+    m.double()
+    assert m.parametrizations.weight.original is original and original.dtype == nnlite.float64
+    assert m.weight.dtype == nnlite.float64 and m.parametrizations.weight[0].base.dtype == nnlite.float64
+    w = m.weight.detach().numpy()
+    np.testing.assert_allclose(w.T @ w, np.eye(3), atol=1e-6)
