@@ -237,3 +237,11 @@ def test_parametrized_module_moves_and_casts():
     assert m.weight.dtype == nnlite.float64 and m.parametrizations.weight[0].base.dtype == nnlite.float64
     w = m.weight.detach().numpy()
     np.testing.assert_allclose(w.T @ w, np.eye(3), atol=1e-6)
+
+
+def test_weight_norm_compat_hook_renames_old_keys():
+    from nnlite.nn.utils.parametrizations import _weight_norm_compat_hook
+    old = {"fc.bias": 1, "fc.weight_g": 2, "fc.weight_v": 3, "other.weight_g": 4}
+    _weight_norm_compat_hook("weight")(old, "fc.", {}, True, [], [], [])
+    assert old == {"fc.bias": 1, "fc.parametrizations.weight.original0": 2,
+                   "fc.parametrizations.weight.original1": 3, "other.weight_g": 4}

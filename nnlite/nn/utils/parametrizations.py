@@ -233,9 +233,23 @@ class _WeightNorm(Module):
         return norm_except_dim(weight, 2, self.dim), weight
 
 
+def _weight_norm_compat_hook(name):
+    """A load_state_dict pre-hook: checkpoints of the pre-hook weight_norm store `<name>_g` and
+    `<name>_v`; they load into parametrizations.<name>.original0 and original1."""
+    def hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state_dict and v_key in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g_key)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v_key)
+    return hook
+
+
 def weight_norm(module, name="weight", dim=0):
     """module.<name> = g * v / ||v||, with g and v stored as parametrizations.<name>.original0/1."""
     register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+    # old checkpoints load too, once Module has torch's load_state_dict pre-hooks
+    if hasattr(module, "_register_load_state_dict_pre_hook"):
+        module._register_load_state_dict_pre_hook(_weight_norm_compat_hook(name))
     return module
 
 
