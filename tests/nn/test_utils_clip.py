@@ -164,3 +164,17 @@ def test_clip_grad_norm_scales_grads_in_place_including_views(device):
     for p, q, g, v in zip(ours, theirs, grads, versions):
         assert p.grad is g and g._version[0] > v
         assert_close(p.grad, q.grad, rtol=1e-12)
+
+
+def test_clip_grad_norm_float32_large(device):
+    size = 4096 if device == "cuda" else 300_000
+    g = randn(size, seed=3) * 10
+    p = nnlite.nn.Parameter(nnlite.zeros(size, device=device))
+    p.grad = nnlite.tensor(g, device=device)
+    q = torch.nn.Parameter(torch.zeros(size))
+    q.grad = torch.tensor(g)
+    total = clip_grad_norm_([p], 1.0)
+    expected = torch.nn.utils.clip_grad_norm_([q], 1.0)
+    assert total.dtype == nnlite.float32
+    assert_close(total, expected, rtol=1e-5)
+    assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-9)
