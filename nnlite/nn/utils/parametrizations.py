@@ -182,14 +182,15 @@ class _Orthogonal(Module):
                              f"shape {q.shape}.")
         q_init = q
         n, k = q.shape[-2], q.shape[-1]
-        if n < k:
+        transposed = n < k
+        if transposed:
             q, n, k = q.mT, k, n
         if "base" not in self._buffers:
             if self.orthogonal_map != _OrthMaps.householder:
                 raise NotImplementedError("It is not possible to assign to the matrix exponential or the "
                                           "Cayley parametrizations when use_trivialization=False.")
             a = _geqrf_signed(q)
-            return a.mT if q is not q_init else a
+            return a.mT if transposed else a
         if n == k:
             q = q.clone() if _is_orthogonal(q) else _make_orthogonal(q)
         else:
