@@ -38,3 +38,4 @@ def is_tensor(obj):
 
 def numel(input):
     return input.numel()
+from . import func  # noqa: E402  (torch.func.functional_call)
