@@ -192,21 +192,32 @@ pairwise_iou_rotated_fwd = KernelPair(pairwise_iou_rotated_fwd_cpu, pairwise_iou
 # ---------------------------------------------------------------- NMS
 
 @njit(cache=True)
-def nms_rotated_fwd_cpu(sorted_boxes, suppressed, keep, count, iou_threshold):
+def nms_rotated_fwd_cpu(sorted_boxes, reach, suppressed, keep, count, iou_threshold):
     """Greedy NMS over boxes sorted by decreasing score; keep[:count[0]] gets the kept
-    positions. Sequential as detectron2's (each step depends on the last); far-apart pairs
-    cost a few flops thanks to the circle test."""
+    positions. Sequential as detectron2's (each step depends on the last). `reach` (float64,
+    n) takes each box's circumscribed radius, so that far-apart pairs (IoU 0, which suppresses
+    only when the threshold is <= 0) cost a few flops."""
     n = sorted_boxes.shape[0]
     for i in range(n):
+        w, h = float(sorted_boxes[i, 2]), float(sorted_boxes[i, 3])
+        reach[i] = 0.5 * math.sqrt(w * w + h * h)
         suppressed[i] = 0
+    cull = iou_threshold > 0.0
     kept = 0
     for i in range(n):
         if suppressed[i]:
             continue
         keep[kept] = i
         kept += 1
+        xi, yi, ri = float(sorted_boxes[i, 0]), float(sorted_boxes[i, 1]), reach[i]
         for j in range(i + 1, n):
-            if not suppressed[j] and row_iou_cpu(sorted_boxes, i, sorted_boxes, j) >= iou_threshold:
+            if suppressed[j]:
+                continue
+            if cull:
+                dx, dy, r = float(sorted_boxes[j, 0]) - xi, float(sorted_boxes[j, 1]) - yi, ri + reach[j]
+                if dx * dx + dy * dy >= r * r:
+                    continue
+            if row_iou_cpu(sorted_boxes, i, sorted_boxes, j) >= iou_threshold:
                 suppressed[j] = 1
     count[0] = kept
 

@@ -94,7 +94,7 @@ def _nms_rotated_cpu(sorted_boxes, iou_threshold):
     n = sorted_boxes.shape[0]
     keep = np.empty(n, np.int64)
     count = np.zeros(1, np.int64)
-    K.nms_rotated_fwd_cpu(sorted_boxes, np.empty(n, np.uint8), keep, count, iou_threshold)
+    K.nms_rotated_fwd_cpu(sorted_boxes, np.empty(n), np.empty(n, np.uint8), keep, count, iou_threshold)
     return keep[:count[0]]
 
 
