@@ -106,11 +106,14 @@ def test_cuda_matches_cpu(cuda_device):
     rng = np.random.default_rng(3)
     boxes, scores = _clustered(rng, 72).astype(np.float32), rng.random(72).astype(np.float32)
     idxs = rng.integers(0, 3, 72)
-    for threshold in (0.2, 0.5):
-        cpu = nms_rotated(_t(boxes), _t(scores), threshold)
-        gpu = nms_rotated(_t(boxes, device="cuda"), _t(scores, device="cuda"), threshold)
-        assert gpu.device.type == "cuda"
+    for threshold, dtype in ((0.2, np.float32), (0.5, np.float64), (1 / 3, np.float32)):
+        cpu = nms_rotated(_t(boxes, dtype), _t(scores, dtype), threshold)
+        gpu = nms_rotated(_t(boxes, dtype, "cuda"), _t(scores, dtype, "cuda"), threshold)
+        assert gpu.device.type == "cuda" and len(cpu) < 60
         np.testing.assert_array_equal(to_numpy(gpu), to_numpy(cpu))
+    ties = [(0, 0, 4, 2, 0), (0, 0, 2, 2, 0), (10, 0, 2, 2, 0), (11, 0, 2, 2, 0)]   # IoU 0.5 and 1/3
+    gpu = nms_rotated(_t(ties, device="cuda"), _t([0.9, 0.8, 0.7, 0.6], device="cuda"), 1 / 3)
+    np.testing.assert_array_equal(to_numpy(gpu), [0, 2])                # >= on CUDA too
     cpu = batched_nms_rotated(_t(boxes), _t(scores), _t(idxs, np.int64), 0.3)
     gpu = batched_nms_rotated(_t(boxes, device="cuda"), _t(scores, device="cuda"),
                               _t(idxs, np.int64, "cuda"), 0.3)

@@ -166,12 +166,14 @@ def test_inputs_unchanged_and_float16():
 
 
 @pytest.mark.cuda
-def test_cuda_matches_cpu(cuda_device):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_matches_cpu(cuda_device, dtype):
     rng = np.random.default_rng(3)
     rows = np.concatenate([random_boxes(rng, 6), np.asarray([s[0] for s in SPECIAL[:6]], float)])
-    cpu = pairwise_iou_rotated(_tensor(rows, np.float32), _tensor(rows[:5], np.float32))
-    gpu = pairwise_iou_rotated(_tensor(rows, np.float32, "cuda"), _tensor(rows[:5], np.float32, "cuda"))
-    assert gpu.device.type == "cuda"
+    cpu = pairwise_iou_rotated(_tensor(rows, dtype), _tensor(rows[:5], dtype))
+    gpu = pairwise_iou_rotated(_tensor(rows, dtype, "cuda"), _tensor(rows[:5], dtype, "cuda"))
+    assert gpu.device.type == "cuda" and gpu.dtype == nnlite.float32
+    assert (to_numpy(cpu) > 0).sum() > 12
     assert_close(gpu, cpu, rtol=1e-6, atol=1e-7)
 
 

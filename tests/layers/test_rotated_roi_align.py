@@ -130,10 +130,11 @@ def test_inputs_unchanged_and_empty():
 
 
 @pytest.mark.cuda
-def test_cuda_matches_cpu(cuda_device):
-    x = randn(3, 2, 8, 9)
-    rois = ROIS[[0, 1, 2, 3, 5]].astype(np.float32)
-    gout = randn(5, 2, 2, 2, seed=2)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_matches_cpu(cuda_device, dtype):
+    x = randn(3, 2, 8, 9, dtype=dtype)
+    rois = ROIS[[0, 1, 2, 3, 5]].astype(dtype)
+    gout = randn(5, 2, 2, 2, dtype=dtype, seed=2)
     grads = []
     for device in ("cpu", "cuda"):
         xt = nnlite.tensor(x, device=device, requires_grad=True)
