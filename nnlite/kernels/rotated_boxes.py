@@ -61,8 +61,11 @@ def _clip(f0, f1, thr, lo, hi):
 
 
 def _threshold(along, toward, tol, first):
-    """The inside threshold for a clipping line whose direction is `toward` (+1/-1 times the
-    edge's component `along` it): 0 for lines crossing the edge, else +-tol (module doc)."""
+    """Inside threshold for a line of box B nearly parallel to the edge (lines crossing the edge
+    use 0): `along` is the edge's component on the line's axis and `toward` the sign of B's
+    edge on that line, so along * toward > 0 means the two run the same way. The first box's
+    edge then counts as inside up to tol outside the line; every other case needs tol inside
+    (module doc)."""
     if first and along * toward > 0:
         return -tol
     return tol

@@ -1,5 +1,6 @@
-"""pairwise_iou_rotated against Sutherland-Hodgman clipping written here in numpy: random boxes, boxes sharing edges or regions, angle 0 against
-nnlite.ops.box_iou, the CUDA kernel against the CPU one, and bad input."""
+"""pairwise_iou_rotated against Sutherland-Hodgman clipping written here in numpy:
+random boxes, boxes sharing edges or regions, angle 0 against nnlite.ops.box_iou, the CUDA
+kernel against the CPU one, and bad input. The references below serve the nms tests too."""
 import math
 
 import numpy as np
@@ -11,8 +12,8 @@ from nnlite.ops import box_iou
 from tests.helpers import assert_close, to_numpy
 
 
-# ---------------------------------------------------------------- references (also used by the
-# nms and roi_align_rotated tests): corners, Sutherland-Hodgman clipping, shoelace, greedy NMS
+# ---------------------------------------------------------------- references (also used by
+# test_nms_layers.py): corners, Sutherland-Hodgman clipping, shoelace, greedy NMS
 
 def corners(box):
     """Corners counter-clockwise, corner 0 = (cx + sin h/2 + cos w/2, cy + cos h/2 - sin w/2)."""
