@@ -34,13 +34,14 @@ sweep, `nms_sweep_cpu`.
 import math
 import types
 
+import numpy as np
 from numba import njit, prange, uint64
 
 from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 
 TILE = 64                    # boxes per mask word (CUDA NMS)
-TOL = 1e-11                  # relative tolerance for edges on a common line (see above)
+TOL = 1e-8                   # relative tolerance for edges on a common line (see above)
 MIN_AREA = 1e-14             # detectron2: smaller boxes have IoU 0
 DEG = math.pi / 180.0
 
@@ -138,10 +139,11 @@ def _rotated_iou(cx1, cy1, w1, h1, a1, cx2, cy2, w2, h2, a2):
 
 
 def _row_iou(boxes1, i, boxes2, j):
-    return _rotated_iou_t(float(boxes1[i, 0]), float(boxes1[i, 1]), float(boxes1[i, 2]),
-                          float(boxes1[i, 3]), float(boxes1[i, 4]), float(boxes2[j, 0]),
-                          float(boxes2[j, 1]), float(boxes2[j, 2]), float(boxes2[j, 3]),
-                          float(boxes2[j, 4]))
+    # np.float64, not float(): Numba's float() keeps a float32 a float32
+    return _rotated_iou_t(np.float64(boxes1[i, 0]), np.float64(boxes1[i, 1]), np.float64(boxes1[i, 2]),
+                          np.float64(boxes1[i, 3]), np.float64(boxes1[i, 4]), np.float64(boxes2[j, 0]),
+                          np.float64(boxes2[j, 1]), np.float64(boxes2[j, 2]), np.float64(boxes2[j, 3]),
+                          np.float64(boxes2[j, 4]))
 
 
 def _for_target(f, names, compile_):
@@ -202,7 +204,7 @@ def nms_rotated_fwd_cpu(sorted_boxes, reach, suppressed, keep, count, iou_thresh
     only when the threshold is <= 0) cost a few flops."""
     n = sorted_boxes.shape[0]
     for i in range(n):
-        w, h = float(sorted_boxes[i, 2]), float(sorted_boxes[i, 3])
+        w, h = np.float64(sorted_boxes[i, 2]), np.float64(sorted_boxes[i, 3])
         reach[i] = 0.5 * math.sqrt(w * w + h * h)
         suppressed[i] = 0
     cull = iou_threshold > 0.0
@@ -212,12 +214,12 @@ def nms_rotated_fwd_cpu(sorted_boxes, reach, suppressed, keep, count, iou_thresh
             continue
         keep[kept] = i
         kept += 1
-        xi, yi, ri = float(sorted_boxes[i, 0]), float(sorted_boxes[i, 1]), reach[i]
+        xi, yi, ri = np.float64(sorted_boxes[i, 0]), np.float64(sorted_boxes[i, 1]), reach[i]
         for j in range(i + 1, n):
             if suppressed[j]:
                 continue
             if cull:
-                dx, dy, r = float(sorted_boxes[j, 0]) - xi, float(sorted_boxes[j, 1]) - yi, ri + reach[j]
+                dx, dy, r = np.float64(sorted_boxes[j, 0]) - xi, np.float64(sorted_boxes[j, 1]) - yi, ri + reach[j]
                 if dx * dx + dy * dy >= r * r:
                     continue
             if row_iou_cpu(sorted_boxes, i, sorted_boxes, j) >= iou_threshold:

@@ -124,7 +124,27 @@ def test_random_boxes_match_polygon_clipping(dtype):
     assert out.dtype == nnlite.float32 and tuple(out.shape) == (40, 30)
     expected = pairwise_ref(b1, b2)
     assert (expected > 0).mean() > 0.2      # the test must see many overlaps
-    assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    # computed in float64 whatever the input: within a float32 rounding of the exact IoU
+    assert_close(out, expected, rtol=0, atol=7e-8)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_degenerate_boxes_match_polygon_clipping(dtype, scale):
+    """Sides and centres on a half-unit grid and right angles, so many edges lie on common
+    lines, plus angles a hair off those (nearly parallel edges)."""
+    rng = np.random.default_rng(4)
+    n = 40
+    boxes = np.concatenate([rng.integers(0, 8, (n, 2)) / 2, rng.integers(1, 6, (n, 2)),
+                            rng.choice([0, 90, -90, 180, 45, -45, 30], (n, 1))], axis=1)
+    boxes[n // 2:, 4] += rng.choice([0, 1e-12, -1e-9, 1e-7, 3e-6, -1e-5, 1e-4], n - n // 2)
+    boxes[-5:] = boxes[:5][:, [0, 1, 3, 2, 4]] + [0, 0, 0, 0, 90]      # the same regions, turned
+    boxes[:, :4] *= scale
+    boxes = boxes.astype(dtype)
+    out = pairwise_iou_rotated(_tensor(boxes, dtype), _tensor(boxes, dtype))
+    expected = pairwise_ref(boxes, boxes)
+    assert (expected > 0).mean() > 0.5 and (expected > 1 - 1e-12).sum() >= n + 10
+    assert_close(out, expected, rtol=0, atol=7e-8)
 
 
 @pytest.mark.parametrize("case", SPECIAL, ids=range(len(SPECIAL)))
