@@ -17,8 +17,8 @@ to the midpoint of the two centres, as detectron2 does, for precision.
 
 Edges that (nearly) lie on one line would be counted twice or not at all, depending on
 rounding. So for a clipping line within 45 degrees of the edge's direction the test uses a
-tolerance TOL * (r1 + r2) (r: circumscribed radii): an edge of the first box counts as inside a same-direction line of
-the second box up to TOL outside it, an edge of the second box only from TOL inside; edges of
+tolerance TOL * (r1 + r2), r the circumscribed radii: an edge of the first box counts as
+inside a same-direction line of the second box up to TOL outside it, an edge of the second box only from TOL inside; edges of
 opposite direction (boxes touching from outside) both need TOL inside. Each shared stretch of
 boundary is then counted exactly once. TOL = 1e-8 balances two errors: the tie rule moves the
 boundary by at most TOL (relative), and rounding noise (1e-16) in a clip parameter is magnified
@@ -222,7 +222,9 @@ def nms_rotated_fwd_cpu(sorted_boxes, reach, suppressed, keep, count, iou_thresh
             if suppressed[j]:
                 continue
             if cull:
-                dx, dy, r = np.float64(sorted_boxes[j, 0]) - xi, np.float64(sorted_boxes[j, 1]) - yi, ri + reach[j]
+                dx = np.float64(sorted_boxes[j, 0]) - xi
+                dy = np.float64(sorted_boxes[j, 1]) - yi
+                r = ri + reach[j]
                 if dx * dx + dy * dy >= r * r:
                     continue
             if row_iou_cpu(sorted_boxes, i, sorted_boxes, j) >= iou_threshold:
