@@ -18,8 +18,9 @@ to the midpoint of the two centres, as detectron2 does, for precision.
 Edges that (nearly) lie on one line would be counted twice or not at all, depending on
 rounding. So for a clipping line within 45 degrees of the edge's direction the test uses a
 tolerance TOL * (r1 + r2), r the circumscribed radii: an edge of the first box counts as
-inside a same-direction line of the second box up to TOL outside it, an edge of the second box only from TOL inside; edges of
-opposite direction (boxes touching from outside) both need TOL inside. Each shared stretch of
+inside a same-direction line of the second box up to TOL outside it, an edge of the second
+box only from TOL inside; edges of opposite direction (boxes touching from outside) both need
+TOL inside. Each shared stretch of
 boundary is then counted exactly once. TOL = 1e-8 balances two errors: the tie rule moves the
 boundary by at most TOL (relative), and rounding noise (1e-16) in a clip parameter is magnified
 by at most 1/TOL for lines just outside the band; both stay near 1e-8 of the IoU, below the
