@@ -20,11 +20,10 @@ rounding. So for a clipping line within 45 degrees of the edge's direction the t
 tolerance TOL * (r1 + r2), r the circumscribed radii: an edge of the first box counts as
 inside a same-direction line of the second box up to TOL outside it, an edge of the second
 box only from TOL inside; edges of opposite direction (boxes touching from outside) both need
-TOL inside. Each shared stretch of
-boundary is then counted exactly once. TOL = 1e-8 balances two errors: the tie rule moves the
-boundary by at most TOL (relative), and rounding noise (1e-16) in a clip parameter is magnified
-by at most 1/TOL for lines just outside the band; both stay near 1e-8 of the IoU, below the
-float32 rounding of the result.
+TOL inside. Each shared stretch of boundary is then counted exactly once. TOL = 1e-8 balances
+two errors: the tie rule moves the boundary by at most TOL (relative), and rounding noise
+(1e-16) in a clip parameter is magnified by at most 1/TOL for lines just outside the band;
+both stay near 1e-8 of the IoU, below the float32 rounding of the result.
 
 Everything is computed in float64 whatever the boxes' dtype. Boxes with w * h < 1e-14 have
 IoU 0 (detectron2's rule); a box with a NaN or infinite value gives NaN. Boxes whose
