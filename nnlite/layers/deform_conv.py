@@ -58,6 +58,8 @@ def deform_conv(input, offset, weight, stride=1, padding=0, dilation=1, groups=1
 def modulated_deform_conv(input, offset, mask, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                           deformable_groups=1):
     """Modulated deformable convolution (v2): each sample scaled by its mask value."""
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"modulated_deform_conv: expected mask to be a Tensor, got {type(mask).__name__}")
     _check_layout("modulated_deform_conv", input, offset, mask, weight, groups, deformable_groups)
     return deform_conv2d(input, offset, weight, bias, stride=pair(stride), padding=pair(padding),
                          dilation=pair(dilation), mask=mask)
