@@ -125,3 +125,51 @@ def test_aspp_errors():
     with pytest.raises(ValueError, match=r"`pool_kernel_size` must be divisible by the shape of inputs. "
                                          r"Input size: \(6, 6\) `pool_kernel_size`: \(4, 4\)"):
         m(nnlite.zeros(1, 4, 6, 6))
+
+
+# ---------------------------------------------------------------- a detectron2-style deformable block
+
+class _DeformBottleneck(L.CNNBlockBase):
+    """The shape of detectron2's DeformBottleneckBlock: 1x1, modulated deformable 3x3 with its
+    offsets and mask from a conv, 1x1, FrozenBN after each conv, a projection shortcut."""
+
+    def __init__(self, in_channels, out_channels, bottleneck, stride):
+        super().__init__(in_channels, out_channels, stride)
+        bn = "FrozenBN"
+        self.shortcut = L.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False,
+                                 norm=L.get_norm(bn, out_channels))
+        self.conv1 = L.Conv2d(in_channels, bottleneck, 1, bias=False, norm=L.get_norm(bn, bottleneck))
+        self.conv2_offset = L.Conv2d(bottleneck, 27, 3, stride=stride, padding=1)
+        self.conv2 = L.ModulatedDeformConv(bottleneck, bottleneck, 3, stride=stride, padding=1, bias=False,
+                                           norm=L.get_norm(bn, bottleneck))
+        self.conv3 = L.Conv2d(bottleneck, out_channels, 1, bias=False, norm=L.get_norm(bn, out_channels))
+        nn.init.constant_(self.conv2_offset.weight, 0)
+        nn.init.constant_(self.conv2_offset.bias, 0)
+
+    def forward(self, x):
+        out = nnlite.relu(self.conv1(x))
+        offset_mask = self.conv2_offset(out)
+        offset_x, offset_y, mask = nnlite.chunk(offset_mask, 3, dim=1)
+        offset = nnlite.cat((offset_x, offset_y), dim=1)
+        out = nnlite.relu(self.conv2(out, offset, mask.sigmoid()))
+        return nnlite.relu(self.conv3(out) + self.shortcut(x))
+
+
+def test_deformable_bottleneck_block(torch):
+    """Zero offsets and a mask of sigmoid(0) = 0.5: the deformable conv is half a plain conv."""
+    block = _DeformBottleneck(4, 8, 2, stride=2)
+    x = randn(2, 4, 6, 6)
+    xt = nnlite.tensor(x, requires_grad=True)
+    out = block(xt)
+    sd = _torch_state(torch, block)
+    F = torch.nn.functional
+    tx = torch.tensor(x)
+    y = torch.relu(F.conv2d(tx, sd["conv1.weight"]))
+    y = torch.relu(0.5 * F.conv2d(y, sd["conv2.weight"], stride=2, padding=1))
+    ref = torch.relu(F.conv2d(y, sd["conv3.weight"]) + F.conv2d(tx, sd["shortcut.weight"], stride=2))
+    assert_close(out, ref, rtol=1e-4, atol=1e-5)  # FrozenBN is the identity here
+    out.sum().backward()
+    assert xt.grad is not None and block.conv2_offset.weight.grad is not None
+    block.freeze()
+    assert all(not p.requires_grad for p in block.parameters())
+    assert_close(block(nnlite.tensor(x)), ref, rtol=1e-4, atol=1e-5)
