@@ -58,3 +58,5 @@ __all__ += ["CTCLoss"]
 __all__ += ["GLU", "Hardshrink", "LogSigmoid", "PReLU", "RReLU", "Softmax2d", "Softmin", "Softshrink", "Softsign",
             "Tanhshrink", "Threshold"]
 __all__ += ["CosineSimilarity", "Embedding", "EmbeddingBag", "PairwiseDistance"]
+from .batchnorm import SyncBatchNorm  # noqa: E402
+__all__ += ["SyncBatchNorm"]

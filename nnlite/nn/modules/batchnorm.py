@@ -110,3 +110,63 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.dim() != 5:
             raise ValueError(f"expected 5D input (got {input.dim()}D input)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm over any (N, C, *) input whose statistics would span every process of a group.
+
+    In one process (no initialised process group, or a world of one) it is exactly the
+    BatchNorm of the input's dims, as torch falls back to; across processes it belongs to
+    nnlite.distributed (the data-parallel issue).
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 process_group=None, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input):
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        if input.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+        if self.training and _sync_world_size(self.process_group) > 1:
+            raise NotImplementedError("SyncBatchNorm across processes needs nnlite.distributed's SyncBatchNorm "
+                                      "function, which this build does not have")
+        return super().forward(input)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """Every BatchNorm*d in `module` becomes a SyncBatchNorm sharing its parameters and buffers;
+        a bare BatchNorm returns a new module, a container is converted in place and returned."""
+        converted = module
+        if isinstance(module, _BatchNorm):
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats, process_group, bias=module.bias is not None)
+            if module.affine:
+                converted.weight = module.weight  # the same Parameter objects, as torch
+                converted.bias = module.bias
+            converted.running_mean = module.running_mean
+            converted.running_var = module.running_var
+            converted.num_batches_tracked = module.num_batches_tracked
+            converted.training = module.training
+            if hasattr(module, "qconfig"):
+                converted.qconfig = module.qconfig
+        for name, child in module.named_children():
+            converted.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return converted
+
+
+def _sync_world_size(process_group=None):
+    """The number of processes statistics are shared across: 1 unless nnlite.distributed is present
+    and initialised (it is optional: MPI may be missing)."""
+    try:
+        from ... import distributed as dist
+    except ImportError:
+        return 1
+    if not (dist.is_available() and dist.is_initialized()):
+        return 1
+    return dist.get_world_size(process_group) if process_group is not None else dist.get_world_size()
