@@ -118,6 +118,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise TypeError(f"batch_norm(): argument 'momentum' must be float, not {type(momentum).__name__}")
     if (running_mean is None) != (running_var is None):
         raise RuntimeError("batch_norm: running_mean and running_var must both be given or both be None")
+    if input.numel() == 0:
+        # as torch: running stats untouched, and an empty output still linked to weight and bias
+        # (their gradients are zeros rather than None, so optimizers see every parameter)
+        out = input.clone()
+        if weight is not None:
+            out = out * weight[0]
+        if bias is not None:
+            out = out + bias[0]
+        return out
     return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training), momentum, eps)
 
 

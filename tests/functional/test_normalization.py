@@ -303,3 +303,20 @@ def test_norms_leave_their_inputs_alone(device):
     F.layer_norm(x, (3,))
     assert_close(x, x_np)
     assert_close(w, np.ones(4))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_of_an_empty_batch_leaves_the_running_stats(torch, training):
+    """torch: an empty output, running stats untouched, zero (not None) weight and bias grads."""
+    x = nnlite.zeros(0, 3, 4, 4, requires_grad=True)
+    bn = nnlite.nn.BatchNorm2d(3).train(training)
+    mean, var = bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()
+    out = bn(x)
+    assert tuple(out.shape) == (0, 3, 4, 4)
+    out.sum().backward()
+    np.testing.assert_array_equal(bn.running_mean.numpy(), mean)
+    np.testing.assert_array_equal(bn.running_var.numpy(), var)
+    tbn = torch.nn.BatchNorm2d(3).train(training)
+    tbn(torch.zeros(0, 3, 4, 4, requires_grad=True)).sum().backward()
+    assert_close(bn.weight.grad, tbn.weight.grad)
+    assert_close(bn.bias.grad, tbn.bias.grad)
