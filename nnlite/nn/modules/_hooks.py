@@ -58,11 +58,6 @@ _global_backward_hooks = OrderedDict()
 _global_is_full_backward_hook = None   # None: no global backward hook yet; then True or False
 
 
-def _any_global_hook():
-    return bool(_global_forward_pre_hooks or _global_forward_hooks or _global_backward_pre_hooks
-                or _global_backward_hooks)
-
-
 def register_module_forward_pre_hook(hook):
     """hook(module, args) before every module's forward (before the module's own pre-hooks)."""
     return _add_hook(_global_forward_pre_hooks, hook)
@@ -240,10 +235,6 @@ class HookMixin:
                      "_backward_pre_hooks"):
             set_plain(self, name, OrderedDict())
         set_plain(self, "_is_full_backward_hook", None)
-
-    def _has_hooks(self):
-        return bool(self._forward_hooks or self._forward_pre_hooks or self._backward_hooks
-                    or self._backward_pre_hooks or _any_global_hook())
 
     # ------------------------------------------------------------ registration
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):

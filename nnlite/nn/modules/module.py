@@ -13,6 +13,8 @@ from ..parameter import Parameter
 from ._hooks import (HookMixin, RemovableHandle, _add_hook, register_module_backward_hook,  # noqa: F401
                      register_module_forward_hook, register_module_forward_pre_hook,
                      register_module_full_backward_hook, register_module_full_backward_pre_hook)
+from ._hooks import (_global_backward_hooks, _global_backward_pre_hooks, _global_forward_hooks,
+                     _global_forward_pre_hooks)
 from ._state_dict import StateDictMixin, _IncompatibleKeys, _tensor_like  # noqa: F401
 
 
@@ -67,7 +69,10 @@ class Module(HookMixin, StateDictMixin):
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
-        if not self._has_hooks():
+        # inlined hook test: this path runs for every layer of every call
+        if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks or self._backward_pre_hooks
+                or _global_forward_pre_hooks or _global_forward_hooks or _global_backward_hooks
+                or _global_backward_pre_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
