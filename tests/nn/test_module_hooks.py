@@ -211,3 +211,37 @@ def test_always_call_hook_runs_when_forward_raises():
     with pytest.raises(RuntimeError):
         lin(nnlite.ones(1, 3))
     assert calls == ["always"]
+
+
+def test_registration_hooks_see_what_torchs_see():
+    events = {}
+    for lib, mod in ((nnlite, module_mod), (torch, torch.nn.modules.module)):
+        log = events[lib.__name__] = []
+        handles = [
+            mod.register_module_module_registration_hook(lambda m, n, v: log.append(("module", n))),
+            mod.register_module_parameter_registration_hook(lambda m, n, v: log.append(("param", n))),
+            mod.register_module_buffer_registration_hook(lambda m, n, v: log.append(("buffer", n)))]
+        try:
+            seq = lib.nn.Sequential(lib.nn.BatchNorm1d(2))
+            seq.extra = lib.nn.ReLU()
+            seq.register_buffer("b", lib.zeros(1))
+            seq.b = lib.ones(1)
+        finally:
+            for h in handles:
+                h.remove()
+    assert events["nnlite"] == events["torch"]
+
+
+def test_registration_hook_may_replace_the_value():
+    replacement = nn.Parameter(nnlite.zeros(2))
+    handle = module_mod.register_module_parameter_registration_hook(
+        lambda m, n, p: replacement if n == "w" else None)
+    try:
+        m = nn.Module()
+        m.w = nn.Parameter(nnlite.ones(2))
+        m.v = nn.Parameter(nnlite.ones(2))
+    finally:
+        handle.remove()
+    assert m.w is replacement and m.v is not replacement
+    m.w = nn.Parameter(nnlite.ones(2))
+    assert m.w is not replacement

@@ -58,6 +58,35 @@ _global_backward_hooks = OrderedDict()
 _global_is_full_backward_hook = None   # None: no global backward hook yet; then True or False
 
 
+_global_buffer_registration_hooks = OrderedDict()
+_global_module_registration_hooks = OrderedDict()
+_global_parameter_registration_hooks = OrderedDict()
+
+
+def register_module_buffer_registration_hook(hook):
+    """hook(module, name, buffer) -> None or a replacement, whenever any module registers a buffer."""
+    return _add_hook(_global_buffer_registration_hooks, hook)
+
+
+def register_module_module_registration_hook(hook):
+    """hook(module, name, submodule) -> None or a replacement, whenever any module registers a child."""
+    return _add_hook(_global_module_registration_hooks, hook)
+
+
+def register_module_parameter_registration_hook(hook):
+    """hook(module, name, param) -> None or a replacement, whenever any module registers a parameter."""
+    return _add_hook(_global_parameter_registration_hooks, hook)
+
+
+def _registered(hooks, module, name, value):
+    """value, or what the registration hooks replace it with."""
+    for hook in list(hooks.values()):
+        out = hook(module, name, value)
+        if out is not None:
+            value = out
+    return value
+
+
 def register_module_forward_pre_hook(hook):
     """hook(module, args) before every module's forward (before the module's own pre-hooks)."""
     return _add_hook(_global_forward_pre_hooks, hook)

@@ -15,6 +15,11 @@ from ._hooks import (HookMixin, RemovableHandle, _add_hook, register_module_back
                      register_module_full_backward_hook, register_module_full_backward_pre_hook)
 from ._hooks import (_global_backward_hooks, _global_backward_pre_hooks, _global_forward_hooks,
                      _global_forward_pre_hooks)
+from ._hooks import (_global_buffer_registration_hooks as _buffer_hooks,  # noqa: F401
+                     _global_module_registration_hooks as _module_hooks,
+                     _global_parameter_registration_hooks as _parameter_hooks, _registered,
+                     register_module_buffer_registration_hook, register_module_module_registration_hook,
+                     register_module_parameter_registration_hook)
 from ._state_dict import StateDictMixin, _IncompatibleKeys, _tensor_like  # noqa: F401
 
 
@@ -96,6 +101,8 @@ class Module(HookMixin, StateDictMixin):
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                             "(nnlite Tensor or None required)")
+        if _buffer_hooks:
+            tensor = _registered(_buffer_hooks, self, name, tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -113,12 +120,16 @@ class Module(HookMixin, StateDictMixin):
             raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters "
                              f"must be created explicitly. To express '{name}' as a function of "
                              "another Tensor, compute the value in the forward() method.")
+        if _parameter_hooks:
+            param = _registered(_parameter_hooks, self, name, param)
         self._parameters[name] = param
 
     def add_module(self, name, module):
         if not isinstance(module, Module) and module is not None:
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         self._check_name("module", name, self._modules)
+        if _module_hooks:
+            module = _registered(_module_hooks, self, name, module)
         self._modules[name] = module
 
     def register_module(self, name, module):
@@ -150,17 +161,17 @@ class Module(HookMixin, StateDictMixin):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             self._forget(name, d, self._parameters, self._buffers)
-            self._modules[name] = value
+            self._modules[name] = _registered(_module_hooks, self, name, value) if _module_hooks else value
         elif name in d.get("_modules", ()):
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                 "(nnlite.nn.Module or None expected)")
-            self._modules[name] = value
+            self._modules[name] = _registered(_module_hooks, self, name, value) if _module_hooks else value
         elif name in d.get("_buffers", ()):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
                                 "(nnlite.Tensor or None expected)")
-            self._buffers[name] = value
+            self._buffers[name] = _registered(_buffer_hooks, self, name, value) if _buffer_hooks else value
         else:
             object.__setattr__(self, name, value)
 
