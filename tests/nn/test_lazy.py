@@ -169,3 +169,16 @@ def test_incomplete_initialisation_is_an_error():
         Half()(nnlite.ones(2))
     with pytest.raises(NotImplementedError, match="initialize_parameters is not implemented"):
         type("NoInit", (nn.LazyModuleMixin, nn.Module), {"forward": lambda self, x: x})()(nnlite.ones(1))
+
+
+def test_using_a_placeholder_raises_torchs_shape_error():
+    for lib in (nnlite, torch):
+        lazy = lib.nn.LazyLinear(2)
+        with pytest.raises(RuntimeError, match="Can't access the shape of an uninitialized parameter"):
+            lazy.weight.shape
+    lazy = nn.LazyLinear(2)
+    with pytest.raises(RuntimeError, match="uninitialized parameter"):
+        nn.functional.linear(nnlite.ones(1, 3), lazy.weight)
+    initialised = nn.Linear(3, 2)
+    with pytest.raises(RuntimeError, match="uninitialized parameter"):
+        initialised.load_state_dict(lazy.state_dict())

@@ -178,6 +178,8 @@ class StateDictMixin:
             error_msgs.append(f'While copying the parameter named "{key}", expected nnlite.Tensor or '
                               f"Tensor-like object (a numpy array) from checkpoint but received {type(given)}")
             return
+        if _is_placeholder(param):
+            return   # a lazy checkpoint entry into a lazy module: nothing to copy yet
         if param.ndim == 0 and value.ndim == 1 and value.shape[0] == 1:
             value = value.reshape(())
         if tuple(value.shape) != tuple(param.shape):
@@ -241,6 +243,11 @@ class StateDictMixin:
             raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
                 type(self).__name__, "\n\t".join(errors)))
         return _IncompatibleKeys(missing, unexpected)
+
+
+def _is_placeholder(value):
+    """An UninitializedParameter/Buffer of a lazy module (lazy.py; tested by its class attribute)."""
+    return getattr(type(value), "cls_to_become", None) is not None
 
 
 def _run_load_post_hooks(module, incompatible_keys):

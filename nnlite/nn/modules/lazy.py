@@ -36,6 +36,15 @@ def _materialize(placeholder, shape, device, dtype):
     placeholder.__class__ = placeholder.cls_to_become
 
 
+_SHAPE_ERROR = ("Can't access the shape of an uninitialized parameter or buffer. This error usually happens "
+                "in `load_state_dict` when trying to load an uninitialized parameter into an initialized one. "
+                "Call `forward` to initialize the parameters before accessing their attributes.")
+
+
+def _no_shape(self):
+    raise RuntimeError(_SHAPE_ERROR)
+
+
 class UninitializedParameter(Parameter):
     """A parameter whose shape is not known yet; `materialize(shape)` turns it into a Parameter."""
 
@@ -50,6 +59,8 @@ class UninitializedParameter(Parameter):
 
     def materialize(self, shape, device=None, dtype=None):
         _materialize(self, shape, device, dtype)
+
+    shape = property(_no_shape)   # as torch's: using a placeholder is an error, not an empty tensor
 
     def __repr__(self):
         return "<UninitializedParameter>"
@@ -78,6 +89,8 @@ class UninitializedBuffer(Tensor):
 
     def materialize(self, shape, device=None, dtype=None):
         _materialize(self, shape, device, dtype)
+
+    shape = property(_no_shape)
 
     def __repr__(self):
         return "<UninitializedBuffer>"
