@@ -154,4 +154,5 @@ def test_sequential_runs_layers_in_order_like_torch():
     seq.insert(1, nnlite.nn.ReLU())
     ref.insert(1, torch.nn.ReLU())
     x = np.random.default_rng(0).standard_normal((5, 3))
-    np.testing.assert_allclose(seq(nnlite.tensor(x)).detach().numpy(), ref(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(seq(nnlite.tensor(x)).detach().numpy(), ref(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-12)
