@@ -8,6 +8,7 @@ grad_output; the input Function hands (grad_input, grad_output) to the full
 backward hooks, which may replace grad_input.
 """
 import itertools
+import warnings
 from collections import OrderedDict
 
 from ...autograd.function import Function
@@ -220,6 +221,10 @@ class _BackwardHookState:
 
     def _no_input_needs_grad(self):
         # No input Function was recorded: the full hooks fire here, with grad_input all None.
+        if self.hooks:
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
+                          "outputs since no inputs require gradients. See the documentation of "
+                          "Module.register_full_backward_hook for more details.", stacklevel=2)
         grad_inputs = (None,) * self.n_inputs
         for hook in self.hooks:
             new = hook(self.module, grad_inputs, self.grad_outputs)
