@@ -6,11 +6,14 @@ tensor's own device generator (or the `generator` given), and returns it.
 import math
 import warnings
 
+import numpy as np
+
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
-           "eye_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+           "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "orthogonal_", "sparse_"]
 
 _LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d")
@@ -192,3 +195,97 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
+
+
+# ------------------------------------------------------------ structured initialisations
+# These draw on the tensor's device (the same generator stream as normal_), then do the small
+# linear algebra on the host: they run once per layer at construction, not per step.
+
+def _fill_from_host(tensor, array):
+    from ..functional.creation import tensor as new_tensor
+    with no_grad():
+        return tensor.copy_(new_tensor(array.reshape(tuple(tensor.shape)), dtype=tensor.dtype,
+                                       device=tensor.device))
+
+
+def _host(t):
+    return t.detach().cpu().numpy().astype(np.float64)
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    """A (semi-)orthogonal matrix from the QR decomposition of a normal draw, as in Saxe et al.;
+    dims after the first are flattened, and the result is scaled by gain."""
+    _check("orthogonal_", tensor)
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    from ..functional.creation import empty
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    draw = _host(empty(rows, cols, dtype=tensor.dtype, device=tensor.device).normal_(0, 1, generator=generator))
+    wide = rows < cols
+    q, r = np.linalg.qr(draw.T if wide else draw)
+    q = q * np.sign(np.diag(r))    # the sign fix makes q uniformly distributed (Mezzadri)
+    return _fill_from_host(tensor, (q.T if wide else q) * gain)
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """N(0, std^2) values with ceil(sparsity * rows) entries of every column set to zero."""
+    _check("sparse_", tensor)
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    from ..functional.creation import rand
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    with no_grad():
+        tensor.normal_(0, std, generator=generator)
+        # a random permutation of the rows of each column: argsort of uniform keys
+        order = np.argsort(_host(rand(rows, cols, dtype=tensor.dtype, generator=generator)), axis=0)
+        keep = np.ones((rows, cols))
+        np.put_along_axis(keep, order[:num_zeros], 0.0, axis=0)
+        return _fill_from_host(tensor, _host(tensor) * keep)
+
+
+def dirac_(tensor, groups=1):
+    """Conv weights that pass as many input channels through unchanged as there are outputs
+    (per group): a one at the kernel centre of each (out, in) channel pair on the diagonal."""
+    _check("dirac_", tensor)
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tuple(tensor.shape)
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_per_group = sizes[0] // groups
+    centre = tuple(s // 2 for s in sizes[2:])
+    weights = np.zeros(sizes)
+    for g in range(groups):
+        for d in range(min(out_per_group, sizes[1])):
+            weights[(g * out_per_group + d, d) + centre] = 1
+    return _fill_from_host(tensor, weights)
+
+
+def _deprecated(method):
+    new_name = method.__name__
+    old_name = new_name[:-1]
+
+    def deprecated_init(*args, **kwargs):
+        warnings.warn(f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
+                      FutureWarning, stacklevel=2)
+        return method(*args, **kwargs)
+    deprecated_init.__name__ = old_name
+    deprecated_init.__doc__ = f"Deprecated alias of {new_name} (warns, as torch's does)."
+    return deprecated_init
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

@@ -374,3 +374,50 @@ def test_parameter_repr_and_class(torch):
     assert nn.Parameter().shape == (0,)
     with pytest.raises(TypeError, match="data must be a Tensor"):
         nn.Parameter([1.0])
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib, m: m.set_submodule("block.1", lib.nn.ReLU()),
+    lambda lib, m: m.set_submodule("block.new", lib.nn.ReLU()),
+    lambda lib, m: m.set_submodule("block.new", lib.nn.ReLU(), strict=True),
+    lambda lib, m: m.set_submodule("", lib.nn.ReLU()),
+    lambda lib, m: m.set_submodule("fc1", 3),
+    lambda lib, m: m.set_submodule("scale", lib.nn.ReLU()),
+    lambda lib, m: m.set_submodule("nope.x", lib.nn.ReLU()),
+    lambda lib, m: m.register_module("extra", lib.nn.Tanh()),
+])
+def test_set_submodule_and_register_module_match_torch(torch, call):
+    results = []
+    for lib in (nnlite, torch):
+        model = lib.nn.Module()
+        model.fc1 = lib.nn.Linear(3, 4)
+        model.block = lib.nn.Sequential(lib.nn.Linear(4, 4), lib.nn.Identity())
+        model.scale = lib.nn.Parameter(lib.ones(1))
+        try:
+            call(lib, model)
+            results.append([(n, type(m).__name__) for n, m in model.named_modules()])
+        except Exception as error:
+            results.append((type(error).__name__, str(error).replace("torch", "nnlite")))
+    assert results[0] == results[1]
+
+
+def test_to_empty_keeps_shapes_dtypes_and_parameter_objects(device):
+    net = Net().double()
+    weight = net.fc1.weight
+    net.to_empty(device=device)
+    assert net.fc1.weight is weight and weight.device.type == device and weight.dtype == nnlite.float64
+    assert net.counter.shape == (2,) and net.counter.device.type == device
+    assert [n for n, _ in net.named_parameters()] == ["scale", "fc1.weight", "fc1.bias", "block.0.weight",
+                                                      "block.0.bias"]
+
+
+def test_pickled_module_without_new_hook_dicts_still_works():
+    import pickle
+    lin = nn.Linear(2, 2)
+    state = lin.__getstate__() if hasattr(lin, "__getstate__") else dict(lin.__dict__)
+    state = {k: v for k, v in dict(state).items() if k not in ("_backward_pre_hooks", "_state_dict_pre_hooks")}
+    old = nn.Linear.__new__(nn.Linear)
+    old.__setstate__(state)
+    assert old._backward_pre_hooks == OrderedDict() and old._state_dict_pre_hooks == OrderedDict()
+    assert old(nnlite.ones(1, 2)).shape == (1, 2)
+    assert pickle.loads(pickle.dumps(lin)).state_dict().keys() == lin.state_dict().keys()

@@ -60,3 +60,11 @@ __all__ += ["GLU", "Hardshrink", "LogSigmoid", "PReLU", "RReLU", "Softmax2d", "S
 __all__ += ["CosineSimilarity", "Embedding", "EmbeddingBag", "PairwiseDistance"]
 from .batchnorm import SyncBatchNorm  # noqa: E402
 __all__ += ["SyncBatchNorm"]
+from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConv3d,
+                   LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d,
+                   LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear, LazyModuleMixin, UninitializedBuffer,
+                   UninitializedParameter)
+__all__ += ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d", "LazyConv2d", "LazyConv3d",
+            "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d", "LazyInstanceNorm1d",
+            "LazyInstanceNorm2d", "LazyInstanceNorm3d", "LazyLinear", "LazyModuleMixin", "UninitializedBuffer",
+            "UninitializedParameter"]

@@ -71,6 +71,18 @@ class Sequential(Module):
 
     __rmul__ = __mul__
 
+    def __imul__(self, other):
+        """In place: the modules repeated `other` times (the same module objects, renumbered keys)."""
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        modules = list(self)
+        for repeat in range(1, other):
+            for i, module in enumerate(modules):
+                self.add_module(str(repeat * len(modules) + i), module)
+        return self
+
     def __dir__(self):
         return [k for k in super().__dir__() if not k.isdigit()]
 

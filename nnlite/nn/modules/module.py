@@ -6,47 +6,21 @@ and walks them recursively for `parameters()`, `state_dict()`, `to()`,
 `train()`, `repr()` and the rest, exactly as torch.nn.Module does, so that
 names, orders and state-dict keys match a torch model line for line.
 """
-import itertools
-from collections import OrderedDict, namedtuple
-
-import numpy as np
-
 from ...autograd.grad_mode import no_grad
 from ...backend import dtype as _dt
 from ...tensor import Tensor
 from ..parameter import Parameter
-
-
-class RemovableHandle:
-    """What register_*_hook returns: `handle.remove()` unregisters the hook (also a context manager)."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks, *extra_dicts):
-        self.hooks = hooks
-        self.extra_dicts = extra_dicts
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self):
-        for d in (self.hooks, *self.extra_dicts):
-            d.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """load_state_dict's result: the keys it could not match."""
-
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
+from ._hooks import (HookMixin, RemovableHandle, _add_hook, register_module_backward_hook,  # noqa: F401
+                     register_module_forward_hook, register_module_forward_pre_hook,
+                     register_module_full_backward_hook, register_module_full_backward_pre_hook)
+from ._hooks import (_global_backward_hooks, _global_backward_pre_hooks, _global_forward_hooks,
+                     _global_forward_pre_hooks)
+from ._hooks import (_global_buffer_registration_hooks as _buffer_hooks,  # noqa: F401
+                     _global_module_registration_hooks as _module_hooks,
+                     _global_parameter_registration_hooks as _parameter_hooks, _registered,
+                     register_module_buffer_registration_hook, register_module_module_registration_hook,
+                     register_module_parameter_registration_hook)
+from ._state_dict import StateDictMixin, _IncompatibleKeys, _tensor_like  # noqa: F401
 
 
 def _addindent(text, spaces):
@@ -56,18 +30,6 @@ def _addindent(text, spaces):
         return text
     first = lines.pop(0)
     return first + "\n" + "\n".join(" " * spaces + line if line.strip() else "" for line in lines)
-
-
-def _add_hook(hooks, hook, prepend, flags):
-    """Register hook in `hooks` (first if prepend), marking it in each (flag dict, on) given."""
-    handle = RemovableHandle(hooks, *(d for d, _ in flags))
-    hooks[handle.id] = hook
-    for flag_dict, on in flags:
-        if on:
-            flag_dict[handle.id] = True
-    if prepend:
-        hooks.move_to_end(handle.id, last=False)
-    return handle
 
 
 def _typename(obj):
@@ -82,15 +44,14 @@ def _forward_unimplemented(self, *input):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
-_HOOK_DICTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
-               "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs")
+class Module(HookMixin, StateDictMixin):
+    """Base class for all neural network modules (torch.nn.Module).
 
-
-class Module:
-    """Base class for all neural network modules (torch.nn.Module)."""
+    Hooks live in HookMixin (_hooks.py), state_dict/load_state_dict in
+    StateDictMixin (_state_dict.py); this class holds the tree itself.
+    """
 
     dump_patches = False
-    _version = 1    # stored in state_dict metadata, for modules that change their state layout
 
     def __init__(self, *args, **kwargs):
         if kwargs:
@@ -106,63 +67,19 @@ class Module:
         set_plain(self, "_buffers", {})
         set_plain(self, "_non_persistent_buffers_set", set())
         set_plain(self, "_modules", {})
-        for name in _HOOK_DICTS:
-            set_plain(self, name, OrderedDict())
+        self._init_hooks()
+        self._init_state_dict_hooks()
 
     forward = _forward_unimplemented
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
-        if not (self._forward_hooks or self._forward_pre_hooks):
+        # inlined hook test: this path runs for every layer of every call
+        if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks or self._backward_pre_hooks
+                or _global_forward_pre_hooks or _global_forward_hooks or _global_backward_hooks
+                or _global_backward_pre_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
-
-    def _call_with_hooks(self, args, kwargs):
-        for hook_id, hook in list(self._forward_pre_hooks.items()):
-            if hook_id in self._forward_pre_hooks_with_kwargs:
-                out = hook(self, args, kwargs)
-                if out is not None:
-                    if not (isinstance(out, tuple) and len(out) == 2):
-                        raise RuntimeError("forward pre-hook must return None or a tuple of "
-                                           f"(new_args, new_kwargs), but got {out}.")
-                    args, kwargs = out
-            else:
-                out = hook(self, args)
-                if out is not None:
-                    args = out if isinstance(out, tuple) else (out,)
-        result = None
-        called = set()
-        try:
-            result = self.forward(*args, **kwargs)
-            for hook_id, hook in list(self._forward_hooks.items()):
-                called.add(hook_id)
-                out = self._run_forward_hook(hook_id, hook, args, kwargs, result)
-                if out is not None:
-                    result = out
-            return result
-        except Exception:
-            for hook_id, hook in list(self._forward_hooks.items()):
-                if hook_id in self._forward_hooks_always_called and hook_id not in called:
-                    try:
-                        self._run_forward_hook(hook_id, hook, args, kwargs, result)
-                    except Exception:
-                        pass  # the original error is the one to report
-            raise
-
-    def _run_forward_hook(self, hook_id, hook, args, kwargs, result):
-        if hook_id in self._forward_hooks_with_kwargs:
-            return hook(self, args, kwargs, result)
-        return hook(self, args, result)
-
-    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
-        """hook(module, args) -> None or new args; with_kwargs: hook(module, args, kwargs)."""
-        return _add_hook(self._forward_pre_hooks, hook, prepend,
-                         [(self._forward_pre_hooks_with_kwargs, with_kwargs)])
-
-    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
-        """hook(module, args, output) -> None or new output; runs after forward."""
-        return _add_hook(self._forward_hooks, hook, prepend, [(self._forward_hooks_with_kwargs, with_kwargs),
-                                                              (self._forward_hooks_always_called, always_call)])
 
     # ------------------------------------------------------------ registration
     def _check_name(self, kind, name, registry):
@@ -184,6 +101,8 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                             "(nnlite Tensor or None required)")
+        if _buffer_hooks:
+            tensor = _registered(_buffer_hooks, self, name, tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -201,12 +120,16 @@ class Module:
             raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters "
                              f"must be created explicitly. To express '{name}' as a function of "
                              "another Tensor, compute the value in the forward() method.")
+        if _parameter_hooks:
+            param = _registered(_parameter_hooks, self, name, param)
         self._parameters[name] = param
 
     def add_module(self, name, module):
         if not isinstance(module, Module) and module is not None:
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         self._check_name("module", name, self._modules)
+        if _module_hooks:
+            module = _registered(_module_hooks, self, name, module)
         self._modules[name] = module
 
     def register_module(self, name, module):
@@ -238,17 +161,17 @@ class Module:
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             self._forget(name, d, self._parameters, self._buffers)
-            self._modules[name] = value
+            self._modules[name] = _registered(_module_hooks, self, name, value) if _module_hooks else value
         elif name in d.get("_modules", ()):
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                 "(nnlite.nn.Module or None expected)")
-            self._modules[name] = value
+            self._modules[name] = _registered(_module_hooks, self, name, value) if _module_hooks else value
         elif name in d.get("_buffers", ()):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
                                 "(nnlite.Tensor or None expected)")
-            self._buffers[name] = value
+            self._buffers[name] = _registered(_buffer_hooks, self, name, value) if _buffer_hooks else value
         else:
             object.__setattr__(self, name, value)
 
@@ -298,6 +221,20 @@ class Module:
         if name not in mod._buffers:
             raise AttributeError("`" + name + "` is not a buffer")
         return mod._buffers[name]
+
+    def set_submodule(self, target, module, strict=False):
+        """Put module at the dotted path target (its parent must exist; strict: so must the name)."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(parent._get_name() + " has no attribute `" + name + "`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError("`" + name + "` is not an nn.Module")
+        setattr(parent, name, module)
 
     def _owner_of(self, target):
         module_path, _, name = target.rpartition(".")
@@ -432,6 +369,11 @@ class Module:
             return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
         return self._apply(convert)
 
+    def to_empty(self, *, device, recurse=True):
+        """Move parameters and buffers to device as uninitialised memory (values are not copied)."""
+        from ...functional.creation import empty_like
+        return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
+
     def cuda(self, device=None):
         return self._apply(lambda t: t.cuda(device))
 
@@ -455,112 +397,12 @@ class Module:
     def half(self):
         return self._cast_floats(_dt.float16)
 
-    # ------------------------------------------------------------ state dict
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        for name, param in self._parameters.items():
-            if param is not None:
-                destination[prefix + name] = param if keep_vars else param.detach()
-        for name, buf in self._buffers.items():
-            if buf is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = buf if keep_vars else buf.detach()
-
-    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
-        """An OrderedDict of every parameter and persistent buffer, by dotted name (detached)."""
-        if args:  # torch's deprecated positional form: (destination, prefix, keep_vars)
-            destination = args[0] if destination is None else destination
-            prefix = args[1] if len(args) > 1 and prefix == "" else prefix
-            keep_vars = args[2] if len(args) > 2 and keep_vars is False else keep_vars
-        if destination is None:
-            destination = OrderedDict()
-            destination._metadata = OrderedDict()
-        if hasattr(destination, "_metadata"):
-            destination._metadata[prefix[:-1]] = {"version": self._version}
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, module in self._modules.items():
-            if module is not None:
-                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
-        return destination
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        """Copy this module's own entries (not its children's) out of state_dict."""
-        local_state = {k: v for k, v in itertools.chain(self._parameters.items(), self._buffers.items())
-                       if v is not None and k not in self._non_persistent_buffers_set}
-        assign = local_metadata.get("assign_to_params_buffers", False)
-        for name, param in local_state.items():
-            key = prefix + name
-            if key in state_dict:
-                self._load_entry(name, key, param, state_dict[key], assign, error_msgs)
-            elif strict:
-                missing_keys.append(key)
-        if strict:
-            for key in state_dict:
-                if key.startswith(prefix):
-                    head = key[len(prefix):].split(".", 1)
-                    if (head[0] not in self._modules) if len(head) > 1 else (head[0] not in local_state):
-                        unexpected_keys.append(key)
-
-    def _load_entry(self, name, key, param, value, assign, error_msgs):
-        value, given = _tensor_like(value), value
-        if value is None:
-            error_msgs.append(f'While copying the parameter named "{key}", expected nnlite.Tensor or '
-                              f"Tensor-like object (a numpy array) from checkpoint but received {type(given)}")
-            return
-        if param.ndim == 0 and value.ndim == 1 and value.shape[0] == 1:
-            value = value.reshape(())
-        if tuple(value.shape) != tuple(param.shape):
-            error_msgs.append(f"size mismatch for {key}: copying a param with shape {value.shape} from "
-                              f"checkpoint, the shape in current model is {param.shape}.")
-            return
-        try:
-            with no_grad():
-                if not assign:
-                    param.copy_(value)
-                elif isinstance(param, Parameter):
-                    setattr(self, name, Parameter(value.detach(), param.requires_grad))
-                else:
-                    setattr(self, name, value)
-        except Exception as ex:
-            error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model '
-                              f"are {param.shape} and whose dimensions in the checkpoint are "
-                              f"{value.shape}, an exception occurred : {ex.args}.")
-
-    def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copy parameters and buffers from state_dict (values: Tensors or numpy arrays).
-
-        Returns (missing_keys, unexpected_keys); with strict=True any mismatch
-        raises RuntimeError listing them, worded as torch words it.
-        """
-        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        missing, unexpected, errors = [], [], []
-        metadata = getattr(state_dict, "_metadata", None)
-        state_dict = OrderedDict(state_dict)
-
-        def load(module, local_state, prefix=""):
-            local_metadata = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
-            if assign:
-                local_metadata["assign_to_params_buffers"] = True
-            module._load_from_state_dict(local_state, prefix, local_metadata, True, missing, unexpected,
-                                         errors)
-            for name, child in module._modules.items():
-                if child is not None:
-                    child_prefix = prefix + name + "."
-                    load(child, {k: v for k, v in local_state.items() if k.startswith(child_prefix)},
-                         child_prefix)
-
-        load(self, state_dict)
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in missing)))
-        if errors:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                type(self).__name__, "\n\t".join(errors)))
-        return _IncompatibleKeys(missing, unexpected)
+    def __setstate__(self, state):
+        # modules pickled before a hook dict existed get an empty one
+        self.__dict__.update(state)
+        for init in (self._init_hooks, self._init_state_dict_hooks):
+            missing = {k: v for k, v in _fresh_attrs(init).items() if k not in self.__dict__}
+            self.__dict__.update(missing)
 
     # ------------------------------------------------------------ printing
     def _get_name(self):
@@ -584,14 +426,8 @@ class Module:
         return main + ")"
 
 
-def _tensor_like(value):
-    """A state-dict value as a Tensor: Tensors as they are, numpy arrays (and anything with
-    __array__ or __cuda_array_interface__, e.g. torch tensors) converted; None otherwise."""
-    from ...functional.creation import tensor
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__cuda_array_interface__"):
-        return tensor(value)
-    if hasattr(value, "__array__"):
-        return tensor(np.asarray(value))
-    return None
+def _fresh_attrs(init):
+    """The attributes an _init_* method sets, on a blank object."""
+    blank = object.__new__(Module)
+    init.__func__(blank)
+    return blank.__dict__
