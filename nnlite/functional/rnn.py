@@ -1,0 +1,188 @@
+"""Recurrent layers (LSTM, GRU, RNN tanh/relu) over a whole sequence.
+
+One direction of one layer is ONE autograd Function (`RNNLayer`): its forward runs the
+time loop and its backward the reverse loop, calling kernels directly on arrays, so a
+step costs a few microseconds of Python. The layout is PackedSequence's: `data` is
+(N, features) with the rows of step t at offset sum(batch_sizes[:t]), batch_sizes[t] rows
+each, the longest sequences first. A padded (T, B, F) tensor is the same layout with every
+batch size B, so padded and packed input share this code.
+
+Per step: gh = h_prev @ W_hh^T (one GEMM), then one fused gate kernel (kernels/rnn.py).
+The input projection of every step is one GEMM before the loop; backward does one GEMM per
+step for h_prev's gradient and one GEMM each over all steps for dx, dW_ih, dW_hh (and the
+bias gradients, as ones @ dgates).
+"""
+import numpy as np
+
+from ..autograd.function import Function
+from ..backend.lazy import kernels
+from ._arrays import contiguous_array, copy_array_into, empty_for
+from ._util import wrap
+from .linear import _mT  # a transposed view: the GEMMs read transposed operands in place
+
+K = kernels("rnn")
+KM = kernels("matmul")
+KF = kernels("creation")
+
+# mode -> (gates per step G, saved gate columns per hidden unit, forward kernel, backward kernel, relu)
+MODES = {
+    "LSTM": (4, 5, "lstm_fwd", "lstm_bwd", 0),
+    "GRU": (3, 4, "gru_fwd", "gru_bwd", 0),
+    "RNN_TANH": (1, 1, "rnn_fwd", "rnn_bwd", 0),
+    "RNN_RELU": (1, 1, "rnn_fwd", "rnn_bwd", 1),
+}
+
+
+def _zeros_like_shape(ref, shape):
+    out = empty_for(ref, shape)
+    if out.size:
+        KF.fill(out.reshape(-1), out.dtype.type(0))
+    return out
+
+
+def _step_plan(batch_sizes, reverse):
+    """[(row offset, rows)] in the order the steps run."""
+    offsets = np.concatenate([[0], np.cumsum(batch_sizes)[:-1]]).tolist()
+    plan = list(zip(offsets, [int(b) for b in batch_sizes]))
+    return plan[::-1] if reverse else plan
+
+
+class _Buffers:
+    """The arrays one layer keeps from forward for backward (preallocated for all steps)."""
+
+    def __init__(self, x, N, B, H, P, G, W, lstm, proj):
+        self.gates = empty_for(x, (N, W * H))
+        self.hprev = empty_for(x, (N, P))
+        self.cprev = empty_for(x, (N, H)) if lstm else self.hprev
+        self.out = empty_for(x, (N, P))
+        self.hraw = empty_for(x, (N, H)) if proj else self.out
+        self.gh = empty_for(x, (B, G * H))
+
+
+def _bias(b, ref, size):
+    return contiguous_array(b._array) if b is not None else _zeros_like_shape(ref, (size,))
+
+
+def _state(t, ref, shape):
+    """A fresh contiguous copy of an initial state (it is updated in place by the loop)."""
+    out = empty_for(ref, shape)
+    if t is None:
+        return _zeros_like_shape(ref, shape)
+    copy_array_into(t._array, out)
+    return out
+
+
+def _forward_loop(mode, xa, ha, ca, w_ih, w_hh, bih, bhh, w_hr, plan):
+    G, W, fwd_name, _, relu = MODES[mode]
+    fwd = getattr(K, fwd_name)
+    N, B, P = xa.shape[0], ha.shape[0], ha.shape[1]
+    H = w_hh.shape[0] // G
+    proj = w_hr is not None
+    buf = _Buffers(xa, N, B, H, P, G, W, mode == "LSTM", proj)
+    gx = empty_for(xa, (N, G * H))
+    KM.matmul(xa, _mT(w_ih), gx)  # the input projection of every step at once
+    whh_t = _mT(w_hh)
+    whr_t = _mT(w_hr) if proj else None
+    carry = 0 if proj else 1
+    for lo, bs in plan:
+        hi = lo + bs
+        hs, gh = ha[:bs], buf.gh[:bs]
+        KM.matmul(hs, whh_t, gh)
+        fwd(gx[lo:hi], gh, bih, bhh, hs, ca[:bs], buf.gates[lo:hi], buf.hprev[lo:hi], buf.cprev[lo:hi],
+            buf.hraw[lo:hi], carry, relu)
+        if proj:
+            KM.matmul(buf.hraw[lo:hi], whr_t, buf.out[lo:hi])
+            copy_array_into(buf.out[lo:hi], hs)
+    return buf
+
+
+def _backward_loop(mode, buf, go, dh, dc, w_hh, w_hr, plan):
+    """The reverse time loop; returns (dgx, dgh, dP) over all steps and leaves h0's (and
+    c0's) gradient in dh (dc)."""
+    G, _, _, bwd_name, relu = MODES[mode]
+    bwd = getattr(K, bwd_name)
+    N, H = buf.gates.shape[0], w_hh.shape[0] // G
+    dgx = empty_for(go, (N, G * H))
+    dgh = empty_for(go, (N, G * H)) if mode == "GRU" else dgx
+    dhz = _zeros_like_shape(go, (dh.shape[0], H)) if mode == "GRU" else dh
+    proj = w_hr is not None
+    dP = empty_for(go, (N, dh.shape[1])) if proj else None
+    dhraw = empty_for(go, (dh.shape[0], H)) if proj else None
+    zeros = _zeros_like_shape(go, (dh.shape[0], H)) if proj else None
+    for lo, bs in reversed(plan):
+        hi = lo + bs
+        if proj:
+            K.add2d(go[lo:hi], dh[:bs], dP[lo:hi])
+            KM.matmul(dP[lo:hi], w_hr, dhraw[:bs])
+            d1, d2 = dhraw[:bs], zeros[:bs]
+        else:
+            d1, d2 = go[lo:hi], dh[:bs]
+        bwd(d1, d2, buf.gates[lo:hi], buf.hprev[lo:hi], buf.cprev[lo:hi], dc[:bs], dgx[lo:hi], dgh[lo:hi],
+            dhz[:bs], relu)
+        KM.matmul(dgh[lo:hi], w_hh, dh[:bs])
+    if mode == "GRU":
+        K.add2d(dh, dhz, dh)
+    return dgx, dgh, dP
+
+
+def _column_sums(a):
+    """Sum over rows of a 2-D array, as one GEMM: ones(1, N) @ a."""
+    ones = empty_for(a, (1, a.shape[0]))
+    KF.fill(ones.reshape(-1), a.dtype.type(1))
+    out = empty_for(a, (1, a.shape[1]))
+    KM.matmul(ones, a, out)
+    return out.reshape(a.shape[1])
+
+
+def _mm(a, b):
+    out = empty_for(a, (a.shape[0], b.shape[1]))
+    KM.matmul(a, b, out)
+    return out
+
+
+class RNNLayer(Function):
+    """One direction of one recurrent layer over a packed sequence.
+
+    forward(x (N, I), h0 (B, P), c0 (B, H) or None, w_ih, w_hh, b_ih, b_hh, w_hr, spec) with
+    spec = (mode, batch_sizes, reverse); returns (out (N, P), h_n (B, P)) and c_n (B, H) for LSTM.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, spec):
+        mode, batch_sizes, reverse = spec
+        G = MODES[mode][0]
+        xa = contiguous_array(x._array)
+        dev = x._device
+        gsize = w_hh.shape[0]
+        ha = _state(h0, xa, (batch_sizes[0], w_hh.shape[1]))
+        ca = _state(c0, xa, (batch_sizes[0], gsize // G)) if mode == "LSTM" else ha
+        plan = _step_plan(batch_sizes, reverse)
+        arrays = [contiguous_array(w._array) if w is not None else None for w in (w_ih, w_hh, w_hr)]
+        bih, bhh = _bias(b_ih, xa, gsize), _bias(b_hh, xa, gsize)
+        buf = _forward_loop(mode, xa, ha, ca, arrays[0], arrays[1], bih, bhh, arrays[2], plan)
+        ctx.spec, ctx.plan, ctx.buf, ctx.arrays, ctx.xa = spec, plan, buf, arrays, xa
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        outs = (wrap(buf.out, dev), wrap(ha, dev))
+        return outs + (wrap(ca, dev),) if mode == "LSTM" else outs
+
+    @staticmethod
+    def backward(ctx, g_out, g_h, g_c=None):
+        mode = ctx.spec[0]
+        buf, (w_ih, w_hh, w_hr), xa = ctx.buf, ctx.arrays, ctx.xa
+        dev = g_out._device
+        go = contiguous_array(g_out._array)
+        dh = _state(g_h, go, tuple(g_h.shape))
+        dc = _state(g_c, go, tuple(g_c.shape)) if mode == "LSTM" else dh
+        dgx, dgh, dP = _backward_loop(mode, buf, go, dh, dc, w_hh, w_hr, ctx.plan)
+        need = ctx.needs_input_grad
+        grads = [
+            _mm(dgx, w_ih) if need[0] else None,
+            dh if need[1] else None,
+            dc if mode == "LSTM" and need[2] else None,
+            _mm(_mT(dgx), xa) if need[3] else None,
+            _mm(_mT(dgh), buf.hprev) if need[4] else None,
+            _column_sums(dgx) if need[5] else None,
+            _column_sums(dgh) if need[6] else None,
+            _mm(_mT(dP), buf.hraw) if w_hr is not None and need[7] else None,
+        ]
+        return tuple(None if g is None else wrap(g, dev) for g in grads) + (None,)
