@@ -186,3 +186,32 @@ class RNNLayer(Function):
             _mm(_mT(dP), buf.hraw) if w_hr is not None and need[7] else None,
         ]
         return tuple(None if g is None else wrap(g, dev) for g in grads) + (None,)
+
+
+def rnn_packed(mode, data, batch_sizes, hx, cx, weights, num_layers, bidirectional, dropout=0.0, training=False):
+    """Every layer and direction of a recurrent network over packed data.
+
+    data (N, I); batch_sizes a list of ints (decreasing); hx (L*D, B, P) and, for LSTM, cx
+    (L*D, B, H), in sorted batch order; weights a list of (w_ih, w_hh, b_ih, b_hh, w_hr) per
+    layer then direction (None for absent biases or projection). Dropout is applied to the
+    output of every layer but the last when training. Returns (out (N, D*P), h_n, c_n or None).
+    """
+    from .dropout import dropout as apply_dropout
+    from .shape import cat, stack
+    dirs = 2 if bidirectional else 1
+    batch_sizes = [int(b) for b in batch_sizes]
+    layer_input, h_n, c_n = data, [], []
+    for layer in range(num_layers):
+        outs = []
+        for d in range(dirs):
+            k = layer * dirs + d
+            c0 = cx[k] if mode == "LSTM" else None
+            res = RNNLayer.apply(layer_input, hx[k], c0, *weights[k], (mode, batch_sizes, d == 1))
+            outs.append(res[0])
+            h_n.append(res[1])
+            if mode == "LSTM":
+                c_n.append(res[2])
+        layer_input = outs[0] if dirs == 1 else cat(outs, 1)
+        if dropout and training and layer < num_layers - 1:
+            layer_input = apply_dropout(layer_input, dropout, True)
+    return layer_input, stack(h_n, 0), stack(c_n, 0) if mode == "LSTM" else None

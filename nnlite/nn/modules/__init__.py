@@ -58,3 +58,5 @@ __all__ += ["CTCLoss"]
 __all__ += ["GLU", "Hardshrink", "LogSigmoid", "PReLU", "RReLU", "Softmax2d", "Softmin", "Softshrink", "Softsign",
             "Tanhshrink", "Threshold"]
 __all__ += ["CosineSimilarity", "Embedding", "EmbeddingBag", "PairwiseDistance"]
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+__all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
