@@ -198,6 +198,9 @@ def rnn_packed(mode, data, batch_sizes, hx, cx, weights, num_layers, bidirection
     """
     from .dropout import dropout as apply_dropout
     from .shape import cat, stack
+    from ._util import check_same_device
+    name = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(mode, mode)
+    check_same_device(name, data, hx, cx, *(w for ws in weights for w in ws))
     dirs = 2 if bidirectional else 1
     batch_sizes = [int(b) for b in batch_sizes]
     layer_input, h_n, c_n = data, [], []

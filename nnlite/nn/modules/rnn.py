@@ -8,6 +8,7 @@ import math
 import numbers
 import warnings
 
+from ...functional._util import check_same_device
 from ...functional.creation import empty, zeros
 from ...functional.rnn import RNNLayer, rnn_packed
 from .. import init
@@ -40,6 +41,15 @@ def _check_sizes(input_size, hidden_size, num_layers, bias, batch_first, dropout
         raise ValueError("proj_size should be a positive integer or zero to disable projections")
     if proj_size >= hidden_size:
         raise ValueError("proj_size has to be smaller than hidden_size")
+
+
+def _check_like_input(input, h):
+    if h.dtype != input.dtype:
+        raise RuntimeError(f"Input and hidden tensors are not the same dtype, found input tensor with "
+                           f"{input.dtype} and hidden tensor with {h.dtype}")
+    if h.device != input.device:
+        raise RuntimeError(f"Input and hidden tensors are not at the same device, found input tensor at "
+                           f"{input.device} and hidden tensor at {h.device}")
 
 
 class RNNBase(Module):
@@ -179,6 +189,7 @@ class RNNBase(Module):
         for i, (h, e) in enumerate(zip(given, expected)):
             self.check_hidden_size(h, e, f"Expected hidden[{i}] size {{}}, got {{}}" if n_states == 2 else
                                    "Expected hidden size {}, got {}")
+            _check_like_input(data, h)
         return given
 
     def _run(self, input, hx, n_states):
@@ -304,6 +315,9 @@ class RNNCellBase(Module):
             if s.shape[1] != self.hidden_size:
                 raise RuntimeError(f"{name}: hidden{i} has inconsistent hidden_size: got {s.shape[1]}, expected "
                                    f"{self.hidden_size}")
+        for s in states:
+            _check_like_input(input, s)
+        check_same_device(name, input, self.weight_ih, self.weight_hh)
         c0 = states[1] if mode == "LSTM" else None
         res = RNNLayer.apply(input.contiguous(), states[0], c0, self.weight_ih, self.weight_hh, self.bias_ih,
                              self.bias_hh, None, (mode, [input.shape[0]], False))
