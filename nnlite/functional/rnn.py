@@ -13,6 +13,7 @@ step for h_prev's gradient and one GEMM each over all steps for dx, dW_ih, dW_hh
 bias gradients, as ones @ dgates).
 """
 import numpy as np
+from numba import get_num_threads
 
 from ..autograd.function import Function
 from ..backend.lazy import kernels
@@ -45,6 +46,16 @@ def _step_plan(batch_sizes, reverse):
     offsets = np.concatenate([[0], np.cumsum(batch_sizes)[:-1]]).tolist()
     plan = list(zip(offsets, [int(b) for b in batch_sizes]))
     return plan[::-1] if reverse else plan
+
+
+def _cpu_loop(a):
+    """Whether the CPU kernels that run the whole time loop apply (numpy's BLAS callable from Numba)."""
+    return type(a) is np.ndarray and KM.can_call_blas(a.dtype)
+
+
+def _plan_arrays(plan):
+    """(row offsets, batch sizes) of the steps in run order, as int64 arrays for the CPU kernels."""
+    return np.array([lo for lo, _ in plan], np.int64), np.array([bs for _, bs in plan], np.int64)
 
 
 class _Buffers:
@@ -81,6 +92,12 @@ def _forward_loop(mode, xa, ha, ca, w_ih, w_hh, bih, bhh, w_hr, plan):
     buf = _Buffers(xa, N, B, H, P, G, W, mode == "LSTM", proj)
     gx = empty_for(xa, (N, G * H))
     KM.matmul(xa, _mT(w_ih), gx)  # the input projection of every step at once
+    if _cpu_loop(xa):
+        with KM.blas_on_numba_threads(xa.dtype):
+            getattr(K, fwd_name.split("_")[0] + "_layer_fwd_cpu")(
+                gx, w_hh, bih, bhh, ha, ca, buf.gates, buf.hprev, buf.cprev, buf.hraw, buf.out,
+                w_hr if proj else w_hh, buf.gh, *_plan_arrays(plan), int(proj), relu, get_num_threads())
+        return buf
     whh_t = _mT(w_hh)
     whr_t = _mT(w_hr) if proj else None
     carry = 0 if proj else 1
@@ -109,6 +126,22 @@ def _backward_loop(mode, buf, go, dh, dc, w_hh, w_hr, plan):
     dP = empty_for(go, (N, dh.shape[1])) if proj else None
     dhraw = empty_for(go, (dh.shape[0], H)) if proj else None
     zeros = _zeros_like_shape(go, (dh.shape[0], H)) if proj else None
+    if _cpu_loop(go):
+        with KM.blas_on_numba_threads(go.dtype):
+            getattr(K, bwd_name.split("_")[0] + "_layer_bwd_cpu")(
+                go, dh, buf.gates, buf.hprev, buf.cprev, dc, dgx, dgh, dhz, w_hh, w_hr if proj else w_hh,
+                dP if proj else dh, dhraw if proj else dh, zeros if proj else dh, *_plan_arrays(plan), int(proj),
+                relu, get_num_threads())
+    else:
+        _backward_steps(bwd, buf, go, dh, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros, plan, relu)
+    if mode == "GRU":
+        K.add2d(dh, dhz, dh)
+    return dgx, dgh, dP
+
+
+def _backward_steps(bwd, buf, go, dh, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros, plan, relu):
+    """The reverse time loop in Python (CUDA, or a CPU whose BLAS Numba cannot call)."""
+    proj = w_hr is not None
     for lo, bs in reversed(plan):
         hi = lo + bs
         if proj:
@@ -120,9 +153,6 @@ def _backward_loop(mode, buf, go, dh, dc, w_hh, w_hr, plan):
         bwd(d1, d2, buf.gates[lo:hi], buf.hprev[lo:hi], buf.cprev[lo:hi], dc[:bs], dgx[lo:hi], dgh[lo:hi],
             dhz[:bs], relu)
         KM.matmul(dgh[lo:hi], w_hh, dh[:bs])
-    if mode == "GRU":
-        K.add2d(dh, dhz, dh)
-    return dgx, dgh, dP
 
 
 def _column_sums(a):

@@ -33,6 +33,7 @@ from ..backend.cuda import cuda
 from ..backend.kernel_pair import KernelPair
 from ._loops import SERIAL_WORK
 from .fastmath import fexp, ftanh, like
+from .matmul import _cblas_gemm
 
 
 # ---------------------------------------------------------------- scalar math
@@ -397,3 +398,128 @@ def add2d_cuda(a, b, out):
 
 
 add2d = KernelPair(add2d_cpu, add2d_cuda)
+
+
+# ---------------------------------------------------------------- CPU: the whole time loop in one kernel
+# On the CPU a step's GEMM and gate kernel alternate between OpenBLAS's thread pool and Numba's,
+# which slow each other badly (more so on a busy machine). So the CPU runs a layer's whole time
+# loop here: at each step the alive rows are cut into one block per thread, and each block does
+# its slice of h_prev @ W_hh^T through single-threaded BLAS (matmul.py's cblas_gemm, called
+# from Numba's threads) and then its gates. Rows are independent within a step, so a step is one
+# parallel region and there is no Python per step. The CUDA path keeps a Python loop of GEMMs
+# and the twin kernels above (functional/rnn.py). Callers hold matmul.blas_on_numba_threads.
+
+@njit(inline="always")
+def _lstm_any(b, gx, gh, bih, bhh, hstate, cstate, gates, hprev, cprev, hout, carry, relu):
+    _lstm_row(b, gx, gh, bih, bhh, hstate, cstate, gates, hprev, cprev, hout, carry)
+
+
+@njit(inline="always")
+def _gru_any(b, gx, gh, bih, bhh, hstate, cstate, gates, hprev, cprev, hout, carry, relu):
+    _gru_row(b, gx, gh, bih, bhh, hstate, gates, hprev, hout, carry)
+
+
+@njit(inline="always")
+def _rnn_any(b, gx, gh, bih, bhh, hstate, cstate, gates, hprev, cprev, hout, carry, relu):
+    _rnn_row(b, gx, gh, bih, bhh, hstate, gates, hprev, hout, carry, relu)
+
+
+@njit(inline="always")
+def _layer_fwd(row, gx, w_hh, bih, bhh, hstate, cstate, gates, hprev, cprev, hraw, out, w_hr, gh,
+               offsets, sizes, proj, relu, parts):
+    gsize, P, H = gx.shape[1], hstate.shape[1], hraw.shape[1]
+    carry = 0 if proj else 1
+    for s in range(offsets.size):
+        lo, bs = offsets[s], sizes[s]
+        blocks = min(parts, bs)
+        for k in prange(blocks):
+            r0, r1 = bs * k // blocks, bs * (k + 1) // blocks
+            _cblas_gemm(0, 1, r1 - r0, gsize, P, hstate[r0:], P, w_hh, P, gh[r0:], gsize)
+            for b in range(r0, r1):
+                row(b, gx[lo:], gh, bih, bhh, hstate, cstate, gates[lo:], hprev[lo:], cprev[lo:], hraw[lo:],
+                    carry, relu)
+            if proj:
+                _cblas_gemm(0, 1, r1 - r0, P, H, hraw[lo + r0:], H, w_hr, H, out[lo + r0:], P)
+                for b in range(r0, r1):
+                    for j in range(P):
+                        hstate[b, j] = out[lo + b, j]
+
+
+@njit(parallel=True, cache=True)
+def lstm_layer_fwd_cpu(gx, w_hh, bih, bhh, hstate, cstate, gates, hprev, cprev, hraw, out, w_hr, gh,
+                       offsets, sizes, proj, relu, parts):
+    _layer_fwd(_lstm_any, gx, w_hh, bih, bhh, hstate, cstate, gates, hprev, cprev, hraw, out, w_hr, gh,
+               offsets, sizes, proj, relu, parts)
+
+
+@njit(parallel=True, cache=True)
+def gru_layer_fwd_cpu(gx, w_hh, bih, bhh, hstate, cstate, gates, hprev, cprev, hraw, out, w_hr, gh,
+                      offsets, sizes, proj, relu, parts):
+    _layer_fwd(_gru_any, gx, w_hh, bih, bhh, hstate, cstate, gates, hprev, cprev, hraw, out, w_hr, gh,
+               offsets, sizes, proj, relu, parts)
+
+
+@njit(parallel=True, cache=True)
+def rnn_layer_fwd_cpu(gx, w_hh, bih, bhh, hstate, cstate, gates, hprev, cprev, hraw, out, w_hr, gh,
+                      offsets, sizes, proj, relu, parts):
+    _layer_fwd(_rnn_any, gx, w_hh, bih, bhh, hstate, cstate, gates, hprev, cprev, hraw, out, w_hr, gh,
+               offsets, sizes, proj, relu, parts)
+
+
+@njit(inline="always")
+def _lstm_bwd_any(b, d1, d2, gates, hprev, cprev, dc, dgx, dgh, dhz, relu):
+    _lstm_bwd_row(b, d1, d2, gates, cprev, dc, dgx)
+
+
+@njit(inline="always")
+def _gru_bwd_any(b, d1, d2, gates, hprev, cprev, dc, dgx, dgh, dhz, relu):
+    _gru_bwd_row(b, d1, d2, gates, hprev, dgx, dgh, dhz)
+
+
+@njit(inline="always")
+def _rnn_bwd_any(b, d1, d2, gates, hprev, cprev, dc, dgx, dgh, dhz, relu):
+    _rnn_bwd_row(b, d1, d2, gates, dgx, relu)
+
+
+@njit(inline="always")
+def _layer_bwd(row, go, dh, gates, hprev, cprev, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros,
+               offsets, sizes, proj, relu, parts):
+    gsize, P = dgx.shape[1], dh.shape[1]
+    H = dhraw.shape[1]
+    for s in range(offsets.size - 1, -1, -1):
+        lo, bs = offsets[s], sizes[s]
+        blocks = min(parts, bs)
+        for k in prange(blocks):
+            r0, r1 = bs * k // blocks, bs * (k + 1) // blocks
+            if proj:
+                for b in range(r0, r1):
+                    for j in range(P):
+                        dP[lo + b, j] = go[lo + b, j] + dh[b, j]
+                _cblas_gemm(0, 0, r1 - r0, H, P, dP[lo + r0:], P, w_hr, H, dhraw[r0:], H)
+                for b in range(r0, r1):
+                    row(b, dhraw, zeros, gates[lo:], hprev[lo:], cprev[lo:], dc, dgx[lo:], dgh[lo:], dhz, relu)
+            else:
+                for b in range(r0, r1):
+                    row(b, go[lo:], dh, gates[lo:], hprev[lo:], cprev[lo:], dc, dgx[lo:], dgh[lo:], dhz, relu)
+            _cblas_gemm(0, 0, r1 - r0, P, gsize, dgh[lo + r0:], gsize, w_hh, P, dh[r0:], P)
+
+
+@njit(parallel=True, cache=True)
+def lstm_layer_bwd_cpu(go, dh, gates, hprev, cprev, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros,
+                       offsets, sizes, proj, relu, parts):
+    _layer_bwd(_lstm_bwd_any, go, dh, gates, hprev, cprev, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros,
+               offsets, sizes, proj, relu, parts)
+
+
+@njit(parallel=True, cache=True)
+def gru_layer_bwd_cpu(go, dh, gates, hprev, cprev, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros,
+                      offsets, sizes, proj, relu, parts):
+    _layer_bwd(_gru_bwd_any, go, dh, gates, hprev, cprev, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros,
+               offsets, sizes, proj, relu, parts)
+
+
+@njit(parallel=True, cache=True)
+def rnn_layer_bwd_cpu(go, dh, gates, hprev, cprev, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros,
+                      offsets, sizes, proj, relu, parts):
+    _layer_bwd(_rnn_bwd_any, go, dh, gates, hprev, cprev, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros,
+               offsets, sizes, proj, relu, parts)
