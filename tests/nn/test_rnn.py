@@ -180,3 +180,23 @@ def test_constructor_errors_other_modes():
 def test_cuda_matches_torch(torch, cuda_device, name, kw):
     ours, theirs = loaded_pair(torch, name, (3, 4), kw, np.float32, device=cuda_device)
     compare(torch, ours, theirs, randn(3, 2, 3), None, np.float32, device=cuda_device)
+
+
+@pytest.mark.parametrize("name,kw", [("LSTM", dict(proj_size=2, bidirectional=True)), ("GRU", dict(num_layers=2)),
+                                     ("RNN", dict(nonlinearity="relu"))])
+def test_step_by_step_cpu_path_matches_torch(torch, monkeypatch, name, kw):
+    """The Python time loop over the per-step CPU kernels (used where Numba cannot call BLAS)."""
+    import nnlite.functional.rnn as frnn
+    monkeypatch.setattr(frnn, "_cpu_loop", lambda a: False)
+    ours, theirs = loaded_pair(torch, name, (I, H), kw, np.float64)
+    compare(torch, ours, theirs, randn(4, 3, I, dtype=np.float64), None, np.float64)
+
+
+def test_large_batch_takes_parallel_paths(torch, monkeypatch):
+    """Batches big enough for the prange branches of the step kernels, both CPU paths."""
+    import nnlite.functional.rnn as frnn
+    ours, theirs = loaded_pair(torch, "LSTM", (4, 64), dict(num_layers=1), np.float64)
+    x = randn(3, 80, 4, dtype=np.float64)
+    compare(torch, ours, theirs, x, None, np.float64)
+    monkeypatch.setattr(frnn, "_cpu_loop", lambda a: False)
+    compare(torch, ours, theirs, x, None, np.float64)
