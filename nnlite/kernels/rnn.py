@@ -43,7 +43,7 @@ def _sigmoid(v):
     return like(v, 1) / (like(v, 1) + fexp(-v))
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _sigmoid_d(v):
     return 1 / (1 + math.exp(-v))
 
