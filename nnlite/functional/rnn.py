@@ -10,7 +10,7 @@ batch size B, so padded and packed input share this code.
 Per step: gh = h_prev @ W_hh^T (one GEMM), then one fused gate kernel (kernels/rnn.py).
 The input projection of every step is one GEMM before the loop; backward does one GEMM per
 step for h_prev's gradient and one GEMM each over all steps for dx, dW_ih, dW_hh (and the
-bias gradients, as ones @ dgates).
+bias gradients, a column-sum kernel).
 """
 import numpy as np
 from numba import get_num_threads
@@ -92,14 +92,14 @@ def _forward_loop(mode, xa, ha, ca, w_ih, w_hh, bih, bhh, w_hr, plan):
     buf = _Buffers(xa, N, B, H, P, G, W, mode == "LSTM", proj)
     gx = empty_for(xa, (N, G * H))
     KM.matmul(xa, _mT(w_ih), gx)  # the input projection of every step at once
+    whh_t = contiguous_array(_mT(w_hh))  # untransposed GEMMs are faster (kernels/rnn.py)
+    whr_t = contiguous_array(_mT(w_hr)) if proj else whh_t
     if _cpu_loop(xa):
         with KM.blas_on_numba_threads(xa.dtype):
             getattr(K, fwd_name.split("_")[0] + "_layer_fwd_cpu")(
-                gx, w_hh, bih, bhh, ha, ca, buf.gates, buf.hprev, buf.cprev, buf.hraw, buf.out,
-                w_hr if proj else w_hh, buf.gh, *_plan_arrays(plan), int(proj), relu, get_num_threads())
+                gx, whh_t, bih, bhh, ha, ca, buf.gates, buf.hprev, buf.cprev, buf.hraw, buf.out,
+                whr_t, buf.gh, *_plan_arrays(plan), int(proj), relu, get_num_threads())
         return buf
-    whh_t = _mT(w_hh)
-    whr_t = _mT(w_hr) if proj else None
     carry = 0 if proj else 1
     for lo, bs in plan:
         hi = lo + bs
@@ -156,12 +156,13 @@ def _backward_steps(bwd, buf, go, dh, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, 
 
 
 def _column_sums(a):
-    """Sum over rows of a 2-D array, as one GEMM: ones(1, N) @ a."""
-    ones = empty_for(a, (1, a.shape[0]))
-    KF.fill(ones.reshape(-1), a.dtype.type(1))
-    out = empty_for(a, (1, a.shape[1]))
-    KM.matmul(ones, a, out)
-    return out.reshape(a.shape[1])
+    """Sum over the rows of a 2-D array (a bias gradient over every step)."""
+    out = empty_for(a, (a.shape[1],))
+    if a.shape[0] == 0:
+        KF.fill(out, a.dtype.type(0))
+    else:
+        K.column_sums(a, out)
+    return out
 
 
 def _mm(a, b):
