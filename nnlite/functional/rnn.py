@@ -99,18 +99,23 @@ def _forward_loop(mode, xa, ha, ca, w_ih, w_hh, bih, bhh, w_hr, plan):
             getattr(K, fwd_name.split("_")[0] + "_layer_fwd_cpu")(
                 gx, whh_t, bih, bhh, ha, ca, buf.gates, buf.hprev, buf.cprev, buf.hraw, buf.out,
                 whr_t, buf.gh, *_plan_arrays(plan), int(proj), relu, get_num_threads())
-        return buf
-    carry = 0 if proj else 1
+    else:
+        _forward_steps(fwd, buf, gx, ha, ca, whh_t, bih, bhh, whr_t if proj else None, plan, relu)
+    return buf
+
+
+def _forward_steps(fwd, buf, gx, ha, ca, whh_t, bih, bhh, whr_t, plan, relu):
+    """The time loop in Python (CUDA, or a CPU whose BLAS Numba cannot call)."""
+    proj = whr_t is not None
     for lo, bs in plan:
         hi = lo + bs
         hs, gh = ha[:bs], buf.gh[:bs]
         KM.matmul(hs, whh_t, gh)
         fwd(gx[lo:hi], gh, bih, bhh, hs, ca[:bs], buf.gates[lo:hi], buf.hprev[lo:hi], buf.cprev[lo:hi],
-            buf.hraw[lo:hi], carry, relu)
+            buf.hraw[lo:hi], 0 if proj else 1, relu)
         if proj:
             KM.matmul(buf.hraw[lo:hi], whr_t, buf.out[lo:hi])
             copy_array_into(buf.out[lo:hi], hs)
-    return buf
 
 
 def _backward_loop(mode, buf, go, dh, dc, w_hh, w_hr, plan):

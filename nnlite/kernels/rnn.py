@@ -23,7 +23,10 @@ backward `(d1, d2, gates, hprev, cprev, dc, dgx, dgh, dhz, relu)`
   dhz        (bs, H)    GRU: the direct part z * dh of h_prev's gradient; read as part of
                         dh (from the later step) and replaced
 
-Sigmoid and tanh use fastmath's vectorisable float32 forms on the CPU (libm for float64).
+Sigmoid and tanh use fastmath's vectorisable float32 forms on the CPU (libm for float64);
+the CPU kernels use error_model="numpy" so a division has no ZeroDivisionError branch that
+blocks vectorisation. On the CPU the time loop itself is a kernel too (`*_layer_fwd_cpu`,
+`*_layer_bwd_cpu` below), built from the same row functions.
 """
 import math
 
