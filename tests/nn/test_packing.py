@@ -7,7 +7,7 @@ import nnlite
 import nnlite.nn as nn
 from nnlite.nn.utils import rnn as ours_rnn
 from tests.helpers import assert_close, randn
-from tests.nn.rnn_parity import loaded_pair, weights_of
+from tests.nn.test_rnn_helpers import loaded_pair, weights_of
 
 
 def _torch_rnn(torch):

@@ -9,7 +9,7 @@ import pytest
 import nnlite
 import nnlite.nn as nn
 from tests.helpers import assert_close, randn
-from tests.nn.rnn_parity import compare, loaded_pair
+from tests.nn.test_rnn_helpers import compare, loaded_pair
 
 I, H = 5, 6
 

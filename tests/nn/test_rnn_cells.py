@@ -11,7 +11,7 @@ import nnlite.nn as nn
 from nnlite.autograd import gradcheck
 from nnlite.functional.rnn import RNNLayer
 from tests.helpers import randn
-from tests.nn.rnn_parity import compare, loaded_pair
+from tests.nn.test_rnn_helpers import compare, loaded_pair
 
 CELLS = [("RNNCell", {}), ("RNNCell", dict(nonlinearity="relu", bias=False)), ("LSTMCell", {}),
          ("LSTMCell", dict(bias=False)), ("GRUCell", {}), ("GRUCell", dict(bias=False))]
