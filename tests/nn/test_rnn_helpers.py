@@ -1,5 +1,6 @@
-"""Helpers shared by the recurrent tests (no tests here): run an nnlite recurrent module and the torch module whose
-state_dict it loaded on the same data, and compare outputs, final states and every gradient."""
+"""Helpers shared by the recurrent tests (no tests here): run an nnlite recurrent module and
+the torch module whose state_dict it loaded on the same data, and compare outputs, final
+states and every gradient."""
 import numpy as np
 
 import nnlite

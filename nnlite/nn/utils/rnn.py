@@ -116,7 +116,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
             for t, bs in enumerate(batch_sizes) for s in range(bs)]
     flat = input.reshape((batch * steps,) + tuple(input.shape[2:]))
     data = index_select(flat, 0, _index(rows, input.device))
-    return PackedSequence(data, batch_sizes, sorted_indices, None if sorted_indices is None else _invert(sorted_indices))
+    return PackedSequence(data, batch_sizes, sorted_indices)  # unsorted_indices: the inverse, by __new__
 
 
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
