@@ -58,3 +58,8 @@ __all__ += ["CTCLoss"]
 __all__ += ["GLU", "Hardshrink", "LogSigmoid", "PReLU", "RReLU", "Softmax2d", "Softmin", "Softshrink", "Softsign",
             "Tanhshrink", "Threshold"]
 __all__ += ["CosineSimilarity", "Embedding", "EmbeddingBag", "PairwiseDistance"]
+from .activation_attention import MultiheadAttention, NonDynamicallyQuantizableLinear  # noqa: E402
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,  # noqa: E402
+                          TransformerEncoderLayer)
+__all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+            "TransformerEncoderLayer"]
