@@ -80,6 +80,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seq-len", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--eval-size", type=int, default=1000, help="held-out sequences for the accuracy")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -88,7 +89,8 @@ def main():
     model = Reverser(args.seq_len).to(args.device)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
-    test_src, _, test_target = make_batch(np.random.default_rng(args.seed + 1), 1000, args.seq_len, args.device)
+    test_src, _, test_target = make_batch(np.random.default_rng(args.seed + 1), args.eval_size, args.seq_len,
+                                            args.device)
     print(f"{sum(p.numel() for p in model.parameters())} parameters, reversing {args.seq_len} digits, "
           f"device {args.device}")
 

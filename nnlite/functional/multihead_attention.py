@@ -4,13 +4,14 @@ nn.MultiheadAttention on sequence-first (L, N, E) or unbatched (L, E) inputs.
 Projections are `linear` (one GEMM for packed self-attention), the attention
 itself is `scaled_dot_product_attention`'s fused kernels when the weights are
 not returned, and an explicit softmax(q k^T + mask) v otherwise (the weights
-must then exist anyway). Masks follow torch: bool True means "masked out",
+must then exist anyway) or when the head dim exceeds the CUDA kernels' limit. Masks follow torch: bool True means "masked out",
 float masks are added; a key_padding_mask is merged into attn_mask.
 """
 import math
 import warnings
 
 from ..backend import dtype as _dt
+from ..backend.lazy import kernels
 from . import shape as S
 from .activation import softmax
 from .attention import scaled_dot_product_attention
@@ -21,6 +22,7 @@ from .linear import bmm, linear
 from .padding import pad
 
 OP = "multi_head_attention_forward"
+SDPA_KERNELS = kernels("attention")
 
 
 def canonical_mask(mask, mask_name, other_type, other_name, target_type):
@@ -141,6 +143,11 @@ def _check_embed(query, key, value, embed_dim_to_check, num_heads, use_separate_
         raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
 
 
+def _fused_fits(query, head_dim):
+    """Whether the fused attention kernels take this head dim (the CUDA ones have a limit)."""
+    return query.device.type != "cuda" or head_dim <= SDPA_KERNELS.CUDA_MAX_DIM
+
+
 def _masks(key_padding_mask, attn_mask, query, need_weights, is_causal):
     """(key_padding_mask, attn_mask, is_causal) as float masks, torch's rules for is_causal."""
     key_padding_mask = canonical_mask(key_padding_mask, "key_padding_mask", none_or_dtype(attn_mask),
@@ -171,8 +178,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             key_padding_mask = S.unsqueeze(key_padding_mask, 0)
     tgt_len, bsz, embed_dim = query.shape
     _check_embed(query, key, value, embed_dim_to_check, num_heads, use_separate_proj_weight)
-    key_padding_mask, attn_mask, is_causal = _masks(key_padding_mask, attn_mask, query, need_weights, is_causal)
     head_dim = embed_dim // num_heads
+    # the weights are computed explicitly when returned, or when the fused kernels cannot take the head dim
+    explicit = need_weights or not _fused_fits(query, head_dim)
+    key_padding_mask, attn_mask, is_causal = _masks(key_padding_mask, attn_mask, query, explicit, is_causal)
     if use_separate_proj_weight:
         q, k, v = _project_separate(query, key, value, q_proj_weight, k_proj_weight, v_proj_weight, in_proj_bias)
     else:
@@ -203,9 +212,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         attn_mask = _merge_padding(key_padding_mask, attn_mask, bsz, num_heads, src_len)
     if not training:
         dropout_p = 0.0
-    if need_weights:
-        return _attend_with_weights(q, k, v, attn_mask, dropout_p, (tgt_len, bsz, embed_dim, num_heads),
-                                    (out_proj_weight, out_proj_bias), average_attn_weights, is_batched)
+    if explicit:
+        out, weights = _attend_with_weights(q, k, v, attn_mask, dropout_p, (tgt_len, bsz, embed_dim, num_heads),
+                                            (out_proj_weight, out_proj_bias), average_attn_weights, is_batched)
+        return out, (weights if need_weights else None)
     if attn_mask is not None:
         attn_mask = S.unsqueeze(attn_mask, 0) if attn_mask.size(0) == 1 else \
             S.reshape(attn_mask, bsz, num_heads, -1, src_len)

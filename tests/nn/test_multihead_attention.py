@@ -240,3 +240,21 @@ def test_inputs_not_modified():
     for t, a in zip(tensors, arrays):
         assert np.array_equal(t.numpy(), a)
     assert np.array_equal(mask.numpy(), kpm)
+
+
+def test_cuda_head_dim_beyond_the_fused_kernel(cuda_device):
+    """Heads wider than the fused CUDA kernels take fall back to the explicit computation."""
+    from nnlite.functional.multihead_attention import SDPA_KERNELS
+    head_dim = 2 * SDPA_KERNELS.CUDA_MAX_DIM
+    theirs = torch.nn.MultiheadAttention(2 * head_dim, 2)
+    ours = nn.MultiheadAttention(2 * head_dim, 2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours.to(cuda_device)
+    x = np.random.default_rng(9).standard_normal((3, 1, 2 * head_dim)).astype(np.float32)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(3)
+    t_out, _ = theirs(*[torch.tensor(x)] * 3, attn_mask=mask, is_causal=True, need_weights=False)
+    xs = nnlite.tensor(x, device=cuda_device)
+    n_out, n_w = ours(xs, xs, xs, attn_mask=nnlite.tensor(mask.numpy(), device=cuda_device), is_causal=True,
+                      need_weights=False)
+    assert n_w is None
+    assert_close(n_out, t_out, rtol=2e-4, atol=2e-5)
