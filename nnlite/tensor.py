@@ -176,7 +176,10 @@ class Tensor:
 
     @property
     def data(self):
-        return self._alias()
+        # as torch's .data: same memory, but no autograd history, no base and its own
+        # version counter, so in-place writes through it are allowed even on a view of a
+        # leaf that requires grad (lin.bias[a:b].data.zero_()) and autograd does not see them
+        return Tensor._wrap(self._array, self._device)
 
     @data.setter
     def data(self, other):

@@ -19,3 +19,4 @@ from ..functional.sparse import *  # noqa: F401,F403
 from ..functional.upsampling import *  # noqa: F401,F403
 from ..functional.vision import *  # noqa: F401,F403
 from ..functional.unary import sigmoid, tanh  # noqa: F401  (torch.nn.functional has them too)
+from ..functional.multihead_attention import *  # noqa: F401,F403
