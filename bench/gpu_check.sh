@@ -57,8 +57,10 @@ stamp "GPU time per kernel (CUPTI through torch.profiler)"
 timeout "$KERNELS_S" python3 bench/cuda_kernel_times.py 2>&1 | grep -v Warning > "$OUT/kernel_times.txt"
 head -n 60 "$OUT/kernel_times.txt" | cut -c1-150
 
-stamp "conv2d's algorithms"
-timeout "$PROBE_S" python3 bench/cuda_conv_probe.py 2>&1 | grep -v Warning | tee "$OUT/conv_probe.txt"
+if [ "$PROBE_S" -gt 0 ]; then
+    stamp "conv2d's algorithms"
+    timeout "$PROBE_S" python3 bench/cuda_conv_probe.py 2>&1 | grep -v Warning | tee "$OUT/conv_probe.txt"
+fi
 
 if [ "$PROFILE_S" -gt 0 ]; then
     stamp "launch overhead and the digits step"
