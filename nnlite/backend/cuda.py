@@ -122,6 +122,23 @@ class _CudaStandIn:
 
 cuda = _CudaStandIn()
 
+
+class _LibdeviceStandIn:
+    """Stands in for `numba.cuda.libdevice` (NVIDIA's math library: exact log2, ...)
+    inside kernel modules until a kernel runs."""
+
+    def __getattr__(self, name):
+        return getattr(_real_libdevice(), name)
+
+
+def _real_libdevice():
+    numba_cuda()
+    from numba.cuda import libdevice as real
+    return real
+
+
+libdevice = _LibdeviceStandIn()
+
 _materialised = set()
 
 
@@ -140,6 +157,8 @@ def _materialise(module_globals):
     for name, value in list(module_globals.items()):
         if value is cuda:
             module_globals[name] = real
+        elif value is libdevice:
+            module_globals[name] = _real_libdevice()
         elif isinstance(value, LazyCudaFunction):
             module_globals[name] = value._build()
             if value.py_func.__globals__ is not module_globals:

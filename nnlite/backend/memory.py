@@ -230,6 +230,8 @@ def device_view(a, shape, strides, offset_bytes=0):
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
         return FakeCUDAArray(host_view(a._ary, shape, strides, offset_bytes))
     from numba.cuda.cudadrv.devicearray import DeviceNDArray
+    if 0 in tuple(shape):
+        offset_bytes = 0  # an empty view reads nothing; numba refuses offsets into an empty buffer
     data = a.gpu_data.view(offset_bytes) if offset_bytes else a.gpu_data
     return DeviceNDArray(tuple(shape), tuple(strides), a.dtype, gpu_data=data)
 

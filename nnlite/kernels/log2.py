@@ -6,7 +6,7 @@ import math
 
 from numba import njit
 
-from ..backend.cuda import cuda
+from ..backend.cuda import SIMULATOR, cuda, libdevice
 from ..backend.kernel_pair import KernelPair
 from ._loops import pair_loop, unary_loop
 
@@ -30,8 +30,15 @@ def log2_fwd_cpu(x, y):
 def log2_fwd_cuda(x, y):
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
         v = x[i]
-        # the guards give IEEE results where the simulator's Python math would raise
-        y[i] = math.log2(v) if v > 0 else (-math.inf if v == 0 else math.nan)
+        # libdevice's log2 (numba-cuda lowers math.log2 of a float64 with a rounding error:
+        # log2(8) came out 2.9999999999999996 on an H200); float32 values go through it
+        # in float64 too, exact on powers of two and correctly rounded on the store.
+        # The simulator has no libdevice (its stubs return None): Python's math.log2 there.
+        # The guards give IEEE results where the simulator's Python math would raise.
+        if v > 0:
+            y[i] = math.log2(v) if SIMULATOR else libdevice.log2(v)
+        else:
+            y[i] = -math.inf if v == 0 else math.nan
 
 
 @njit(parallel=True, cache=True)
