@@ -10,14 +10,14 @@ def _torch_paste(torch, masks, boxes, image_shape, threshold=0.5):
     F = torch.nn.functional
     n = len(masks)
     h, w = image_shape
-    out = torch.zeros(n, h, w, dtype=torch.bool)
+    out = torch.zeros(n, h, w, dtype=torch.bool, device=masks.device)
     x0s, y0s = torch.clamp(boxes[:, :2].floor() - 1, min=0).to(torch.int64).unbind(1)
     x1s = torch.clamp(boxes[:, 2].ceil() + 1, max=w).to(torch.int64)
     y1s = torch.clamp(boxes[:, 3].ceil() + 1, max=h).to(torch.int64)
     for i, (xa, ya, xb, yb) in enumerate(zip(x0s.tolist(), y0s.tolist(), x1s.tolist(), y1s.tolist())):
         x0, y0, x1, y1 = boxes[i]
-        img_y = ((torch.arange(ya, yb, dtype=torch.float32) + 0.5) - y0) / (y1 - y0) * 2 - 1
-        img_x = ((torch.arange(xa, xb, dtype=torch.float32) + 0.5) - x0) / (x1 - x0) * 2 - 1
+        img_y = ((torch.arange(ya, yb, dtype=torch.float32, device=masks.device) + 0.5) - y0) / (y1 - y0) * 2 - 1
+        img_x = ((torch.arange(xa, xb, dtype=torch.float32, device=masks.device) + 0.5) - x0) / (x1 - x0) * 2 - 1
         grid = torch.stack([img_x[None, :].expand(len(img_y), -1), img_y[:, None].expand(-1, len(img_x))], 2)
         pasted = F.grid_sample(masks[i, None, None], grid[None], align_corners=False)[0, 0]
         out[i, ya:yb, xa:xb] = pasted >= threshold

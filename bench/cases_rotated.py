@@ -30,8 +30,8 @@ def _frames(torch, boxes):
 def _corners(centre, half, u_axis, v_axis):
     """(P, 4, 2) corners counter-clockwise: (+,+), (-,+), (-,-), (+,-) in the box's frame."""
     import torch
-    su = torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=centre.dtype)[None, :, None]
-    sv = torch.tensor([1.0, 1.0, -1.0, -1.0], dtype=centre.dtype)[None, :, None]
+    su = torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=centre.dtype, device=centre.device)[None, :, None]
+    sv = torch.tensor([1.0, 1.0, -1.0, -1.0], dtype=centre.dtype, device=centre.device)[None, :, None]
     return (centre[:, None] + su * half[:, None, :1] * u_axis[:, None] + sv * half[:, None, 1:] * v_axis[:, None])
 
 
@@ -39,8 +39,8 @@ def _boundary_sum(torch, a_corners, b_centre, b_half, b_u, b_v):
     """Sum over A's edges of (t_hi - t_lo) cross(p, q), each edge clipped to box B."""
     p, q = a_corners, a_corners.roll(-1, dims=1)                    # (P, 4, 2) edges p -> q
     rel_p, rel_q = p - b_centre[:, None], q - b_centre[:, None]
-    lo = torch.zeros(p.shape[:2], dtype=p.dtype)
-    hi = torch.ones(p.shape[:2], dtype=p.dtype)
+    lo = torch.zeros(p.shape[:2], dtype=p.dtype, device=p.device)
+    hi = torch.ones(p.shape[:2], dtype=p.dtype, device=p.device)
     for axis, half in ((b_u, b_half[:, :1]), (b_v, b_half[:, 1:])):
         fp = (rel_p * axis[:, None]).sum(-1)
         fq = (rel_q * axis[:, None]).sum(-1)
