@@ -5,7 +5,6 @@ from ..backend.lazy import kernels
 from ._arrays import array_strides, strided_view
 from ._util import empty_array, flat
 from .linear import _mT
-from .reduction import sum_array
 
 KW = kernels("conv_winograd")
 KM = kernels("matmul")
@@ -46,36 +45,6 @@ def _gemm_into(a, b, out):
     return out
 
 
-# CUDA: the weight gradient's 16 GEMMs have a small output (O x C) and a long K (one
-# term per tile of the batch: 25088 for (32, 64, 56, 56)), so they fill a few of a
-# GPU's SMs. Above SPLIT_K_MIN they run as slices of K, each slice's 16 GEMMs into
-# its own partial planes, and one reduction adds the slices.
-SPLIT_K_MIN = 8192
-SPLIT_K_SLICE = 2048
-SPLIT_K_MAX_SLICES = 16
-
-
-def _k_slice(a, axis, lo, hi):
-    """a[..., lo:hi, ...] along `axis` (a strided view)."""
-    shape, st = list(a.shape), array_strides(a)
-    shape[axis] = hi - lo
-    return strided_view(a, shape, st, lo * st[axis])
-
-
-def _weight_gemm(g_tiles, v, o, c, dtype, dev):
-    """dU = g_tiles @ V^T per tile position: (16, O, C) planes."""
-    a, b = _matrices(g_tiles), _mT(_matrices(v))
-    k = a.shape[2]
-    if dev.type != "cuda" or k < SPLIT_K_MIN:
-        return _gemm_into(a, b, _planes16((o, c), dtype, dev))
-    slices = min(SPLIT_K_MAX_SLICES, k // SPLIT_K_SLICE)
-    partial = empty_array((slices, 16, o, c), dtype, dev)
-    for s in range(slices):
-        lo, hi = k * s // slices, k * (s + 1) // slices
-        KM.matmul(_k_slice(a, 2, lo, hi), _k_slice(b, 1, lo, hi), _k_slice(partial, 0, s, s + 1).reshape((16, o, c)))
-    return sum_array(partial, (0,), dtype, dev)
-
-
 def _tile_grid(x, geo):
     """(N, TH, TW): the Winograd tile grid, one tile per 2x2 block of outputs."""
     return x.shape[0], (geo.out_size[0] + 1) // 2, (geo.out_size[1] + 1) // 2
@@ -112,7 +81,7 @@ def backward(g, x, w, geo, needs, dtype, dev):
     KW.winograd_output_grad(g, g_tiles, g_bias, dtype.np.type(0))
     v = _winograd_inputs(x, geo, dtype, dev) if needs[1] else None
     u = _winograd_weights(w, dtype, dev) if needs[0] else None
-    g_u = _weight_gemm(g_tiles, v, o, c, dtype, dev) if needs[1] else None
+    g_u = _gemm_into(_matrices(g_tiles), _mT(_matrices(v)), _planes16((o, c), dtype, dev)) if needs[1] else None
     del v
     g_v = _gemm_into(_mT(u), _matrices(g_tiles), _planes16((c, *grid), dtype, dev)) if needs[0] else None
     del g_tiles

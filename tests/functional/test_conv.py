@@ -229,19 +229,6 @@ def test_3x3_stride_1_either_algorithm(torch, monkeypatch, winograd):
         assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_winograd_weight_grad_split_over_k_on_cuda(torch, cuda_device, monkeypatch):
-    """The CUDA weight gradient's long-K GEMMs in slices (thresholds lowered to reach them)."""
-    from nnlite.functional import _conv_winograd as winograd
-    monkeypatch.setattr(winograd, "SPLIT_K_MIN", 4)
-    monkeypatch.setattr(winograd, "SPLIT_K_SLICE", 3)   # K = 2*3*2 = 12 tiles: 4 slices of 3
-    x, w = randn(2, 2, 5, 4, seed=4), randn(3, 2, 3, 3, seed=5)
-    wt = nnlite.tensor(w, device=cuda_device, requires_grad=True)
-    F.conv2d(nnlite.tensor(x, device=cuda_device), wt, padding=1).sum().backward()
-    tw = torch.tensor(w, requires_grad=True)
-    torch.nn.functional.conv2d(torch.tensor(x), tw, padding=1).sum().backward()
-    assert_close(wt.grad, tw.grad, rtol=1e-4, atol=1e-4)
-
-
 def test_method_and_module_level_names():
     assert nnlite.conv2d is F.conv2d
     assert nnlite.nn.functional.conv2d is F.conv2d
