@@ -108,7 +108,6 @@ class _DevicePools:
         if simulator_enabled() or nbytes == 0:
             return numba_cuda().device_array(shape, np_dtype)
         from numba.cuda.cudadrv.devicearray import DeviceNDArray
-        from numba.cuda.cudadrv.driver import MemoryPointer
 
         pool = self.pools.get(index)
         if pool is None:
@@ -118,9 +117,8 @@ class _DevicePools:
         raw = pool.take(size)
         if raw is None:
             raw = _device_alloc(ctx, pool, size)
-        ptr = MemoryPointer(ctx, raw.device_pointer, size, owner=raw, finalizer=_Returner(pool, size, raw))
         strides = _c_strides(shape, np_dtype.itemsize)
-        return DeviceNDArray(shape, strides, np_dtype, gpu_data=ptr)
+        return DeviceNDArray(shape, strides, np_dtype, gpu_data=pooled_pointer(ctx, pool, size, raw))
 
     def clear(self):
         for pool in self.pools.values():
@@ -138,13 +136,50 @@ def _device_alloc(ctx, pool, size):
         return ctx.memalloc(size)
 
 
+# A pooled block goes back to its pool when the last array *or view* on it dies. numba's
+# views (gpu_data.view(offset), used by slicing and strided views) do not hold their
+# parent pointer: they count references on its owner (MemoryPointer.refct) through a
+# weak proxy, as numba's own AutoFreePointer expects. A plain MemoryPointer with a
+# finalizer went back to the pool when the base array died, while a view still read
+# the block: the next allocation of that size then overwrote the view's data (seen on
+# an H200 as wrong attention gradients). So a pooled block is a reference-counted
+# pointer, kept alive here until its count reaches zero, and arrays hold its `own()`.
+_live_blocks = {}
+_pooled_type = []
+
+
+def _pooled_pointer_type():
+    """MemoryPointer that, like numba's AutoFreePointer, frees when its count reaches zero
+    (defined on first use: numba.cuda is imported only when CUDA is used)."""
+    if not _pooled_type:
+        from numba.cuda.cudadrv.driver import MemoryPointer
+
+        class PooledPointer(MemoryPointer):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.refct -= 1  # the references are the OwnedPointers of arrays and views
+
+        _pooled_type.append(PooledPointer)
+    return _pooled_type[0]
+
+
+def pooled_pointer(ctx, pool, size, raw):
+    """The gpu_data (an OwnedPointer) of a new array on pool block `raw` of `size` bytes."""
+    returner = _Returner(pool, size, raw)
+    ptr = _pooled_pointer_type()(ctx, raw.device_pointer, size, finalizer=returner)
+    returner.key = id(ptr)
+    _live_blocks[returner.key] = ptr
+    return ptr.own()
+
+
 class _Returner:
-    __slots__ = ("pool", "size", "raw")
+    __slots__ = ("pool", "size", "raw", "key")
 
     def __init__(self, pool, size, raw):
-        self.pool, self.size, self.raw = pool, size, raw
+        self.pool, self.size, self.raw, self.key = pool, size, raw, None
 
     def __call__(self):
+        _live_blocks.pop(self.key, None)
         self.pool.give(self.size, self.raw)
 
 
