@@ -541,33 +541,55 @@ def depthwise_bwd_weight_cpu(g, x, gw, gbias, sh, sw, ph, pw, dh, dw):
 
 @cuda.jit(cache=True)
 def depthwise_bwd_weight_cuda(g, x, gw, gbias, sh, sw, ph, pw, dh, dw):
-    # Item i is tap (o, ki, kj) of the weight, or the bias of o as an extra
-    # tap whose input is 1.
+    # A block per item: item i is tap (o, ki, kj) of the weight, or the bias of o as an
+    # extra tap whose input is 1. The block's threads stride over the N*OH*OW products
+    # and merge in _block's tree (a thread per tap left the GPU idle: 1 ms of the digits
+    # example's step on an H200, where torch's whole step took 0.6 ms of GPU time).
+    buf = cuda.shared.array(BLOCK_THREADS, float64)
     N, O, OH, OW = g.shape
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     KH, KW = gw.shape[1], gw.shape[2]
     taps = KH * KW + 1
-    for i in range(cuda.grid(1), O * taps, cuda.gridsize(1)):
+    plane = OH * OW
+    t = cuda.threadIdx.x
+    for i in range(cuda.blockIdx.x, O * taps, cuda.gridDim.x):
         o = i // taps
         tap = i % taps
         ki = tap // KW
         kj = tap % KW
         c = o // (O // C)
         acc = 0.0
-        for n in range(N):
-            for oh in range(OH):
+        for e in range(t, N * plane, BLOCK_THREADS):
+            n = e // plane
+            oh = (e % plane) // OW
+            ow = e % OW
+            if tap == KH * KW:
+                acc += g[n, o, oh, ow]
+            else:
                 ih = oh * sh - ph + ki * dh
-                for ow in range(OW):
-                    if tap == KH * KW:
-                        acc += g[n, o, oh, ow]
-                    else:
-                        iw = ow * sw - pw + kj * dw
-                        if 0 <= ih < H and 0 <= iw < W:
-                            acc += g[n, o, oh, ow] * x[n, c, ih, iw]
-        if tap == KH * KW:
-            gbias[o] = acc
-        else:
-            gw[o, ki, kj] = acc
+                iw = ow * sw - pw + kj * dw
+                if 0 <= ih < H and 0 <= iw < W:
+                    acc += g[n, o, oh, ow] * x[n, c, ih, iw]
+        total = block_reduce(buf, acc, False)
+        if t == 0:
+            if tap == KH * KW:
+                gbias[o] = total
+            else:
+                gw[o, ki, kj] = total
 
 
-depthwise_bwd_weight = KernelPair(depthwise_bwd_weight_cpu, depthwise_bwd_weight_cuda)
+class _BlockPerItemPair(KernelPair):
+    """A KernelPair whose CUDA kernel runs a block of BLOCK_THREADS threads per item
+    (items(*args) of them) rather than a thread per element."""
+    __slots__ = ("items",)
+
+    def __init__(self, cpu, cuda_kernel, items):
+        super().__init__(cpu, cuda_kernel)
+        self.items = items
+
+    def launch(self, work, *args):
+        compiled(self.cuda)[grid_blocks(self.items(*args), BLOCK_THREADS)](*args)
+
+
+depthwise_bwd_weight = _BlockPerItemPair(depthwise_bwd_weight_cpu, depthwise_bwd_weight_cuda,
+                                         lambda g, x, gw, *_: gw.shape[0] * (gw.shape[1] * gw.shape[2] + 1))
