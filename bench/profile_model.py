@@ -11,7 +11,9 @@ it). What the step spends outside those calls is shown as its own rows: Python b
 in forward (Module calls, argument checks) and the engine's own work in backward (graph
 walk, gradient buffers, checks). torch's side is torch.profiler's self CPU time per aten op
 on the same step, grouped into the same families. Profilers add their own overhead: compare
-shares, and the un-profiled step times printed at the top.
+shares, and the un-profiled step times printed at the top. On a machine shared with other
+busy processes, `--cpu-time` runs both libraries on one thread and times nnlite's side and the
+un-profiled steps by process CPU time (torch's profiler keeps its own wall clock).
 """
 import argparse
 import collections
@@ -24,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 PHASES = ("zero_grad", "forward", "backward", "optimizer")
+CLOCK = time.perf_counter  # --cpu-time: time.process_time, which other processes' load does not inflate
 
 
 def conv_label(x_shape, w_shape, stride):
@@ -38,7 +41,7 @@ def conv_label(x_shape, w_shape, stride):
 FAMILY_WORDS = (("batch_norm", "batch_norm"), ("batchnorm", "batch_norm"),
                 ("max_pool", "max_pool"), ("maxpool", "max_pool"),
                 ("avg_pool", "avg_pool"), ("avgpool", "avg_pool"), ("aten::mean", "avg_pool"),
-                ("relu", "relu"), ("threshold", "relu"), ("hardtanh", "relu"), ("activation", "relu"),
+                ("relu", "relu"), ("threshold", "relu"), ("clamp", "relu"), ("hardtanh", "relu"), ("activation", "relu"),
                 ("softmax", "loss"), ("nll", "loss"), ("cross_entropy", "loss"),
                 ("addmm", "linear"), ("linear", "linear"), ("aten::mm", "linear"),
                 ("dropout", "dropout"), ("bernoulli", "dropout"),
@@ -94,12 +97,12 @@ def nnlite_profile(rec):
             return original_apply.__func__(cls, *args)
         label = _nnlite_label(cls, args)
         rec.depth += 1
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         try:
             out = original_apply.__func__(cls, *args)
         finally:
             rec.depth -= 1
-        rec.add(label, time.perf_counter() - t0)
+        rec.add(label, CLOCK() - t0)
         first = out[0] if isinstance(out, tuple) else out
         node = getattr(first, "grad_fn", None)
         if node is not None:
@@ -109,12 +112,12 @@ def nnlite_profile(rec):
     def timed_backward(node, grads_in, F):
         label = rec.labels.get(node, node._fn.__name__)
         rec.depth += 1
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         try:
             return original_backward(node, grads_in, F)
         finally:
             rec.depth -= 1
-            rec.add(label, time.perf_counter() - t0)
+            rec.add(label, CLOCK() - t0)
 
     Function.apply = classmethod(timed_apply)
     engine._call_backward = timed_backward
@@ -146,9 +149,9 @@ def profile_nnlite(setup, steps):
     @contextlib.contextmanager
     def phase_timer(phase):
         rec.phase = phase
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         yield
-        walls[phase] += time.perf_counter() - t0
+        walls[phase] += CLOCK() - t0
 
     with nnlite_profile(rec):
         for _ in range(steps):
@@ -240,9 +243,9 @@ def profile_torch(setup, steps):
 def _unprofiled_ms(step, repeat=3):
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         step()
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return min(times) * 1e3
 
 
@@ -264,10 +267,16 @@ def print_table(ours, theirs, out=sys.stdout):
 
 
 def family_totals(rows):
-    """The same rows summed per family (all conv shape classes together)."""
+    """The same rows summed per family (all conv shape classes together; the ops of no family
+    that take under 1% of the step as one row)."""
     out = collections.defaultdict(float)
+    small = 0.01 * sum(rows.values())
     for (phase, label), ms in rows.items():
-        out[(phase, "conv2d (all)" if label.startswith("conv2d") else label)] += ms
+        if label.startswith("conv2d"):
+            label = "conv2d (all)"
+        elif label.startswith("other: ") and ms < small:
+            label = "other (small ops)"
+        out[(phase, label)] += ms
     return dict(out)
 
 
@@ -277,22 +286,37 @@ def main(argv=None):
     parser.add_argument("model", choices=sorted(MODEL_SETUPS))
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread each, nnlite timed by process CPU time: immune to other processes' load")
     args = parser.parse_args(argv)
-    profile_model(args.model, args.steps, args.threads)
+    profile_model(args.model, args.steps, args.threads, args.cpu_time)
 
 
-def profile_model(name, steps=3, threads=2):
+def _use_threads(threads, cpu_time):
+    global CLOCK
+    import numba
     import torch
+    if cpu_time:
+        import threadpoolctl  # numpy's BLAS must run on one thread too
+        threadpoolctl.threadpool_limits(1, user_api="blas")
+        CLOCK, threads = time.process_time, 1
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return threads
+
+
+def profile_model(name, steps=3, threads=2, cpu_time=False):
     from cases_models import MODEL_SETUPS
     if name not in MODEL_SETUPS:
         raise SystemExit(f"profile: unknown model {name!r}; choose one of {sorted(MODEL_SETUPS)}")
-    torch.set_num_threads(threads)
+    threads = _use_threads(threads, cpu_time)
+    clock = "process CPU time, 1 thread" if cpu_time else f"wall time, {threads} threads"
     ours, theirs = MODEL_SETUPS[name]("cpu")
     for _ in range(2):  # warm-up: compile, fill the caching allocator
         ours.step()
         theirs.step()
     t_ours, t_theirs = _unprofiled_ms(ours.step), _unprofiled_ms(theirs.step)
-    print(f"{name}: un-profiled step, best of 3: nnlite {t_ours:.1f} ms, torch {t_theirs:.1f} ms, "
+    print(f"{name}: un-profiled step, best of 3 ({clock}): nnlite {t_ours:.1f} ms, torch {t_theirs:.1f} ms, "
           f"ratio {t_ours / t_theirs:.2f} (shared machine: noisy)")
     nl_rows, walls = profile_nnlite(ours, steps)
     th_rows = profile_torch(theirs, steps)

@@ -133,10 +133,11 @@ def main():
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")
     parser.add_argument("--profile", default="", metavar="MODEL",
                         help="profile one whole-model training step instead (bench/profile_model.py)")
+    parser.add_argument("--cpu-time", action="store_true", help="with --profile: 1 thread, process CPU time")
     args = parser.parse_args()
     if args.profile:
         from profile_model import profile_model
-        return profile_model(args.profile, threads=args.threads)
+        return profile_model(args.profile, threads=args.threads, cpu_time=args.cpu_time)
 
     import torch
     import nnlite
