@@ -61,8 +61,8 @@ def test_plane_threshold_picks_the_forward():
     small = ((1, 3, 16, 16), (4, 3, 3, 3), dict(stride=2, padding=1))   # 8x8
     assert _chosen(*big)[0] is implicit.forward
     assert _chosen(*small)[0] is conv_module._gemm_forward
-    # stride 1 and 3-D keep the implicit GEMM both ways
-    assert _chosen((1, 3, 8, 8), (4, 3, 1, 1), dict())[1] is conv_module._implicit_backward
+    # stride 1 keeps the implicit GEMM both ways
+    assert _chosen((1, 3, 8, 8), (4, 3, 3, 1), dict(padding=1)) == (implicit.forward, conv_module._implicit_backward)
 
 
 def test_float64_gradcheck():
