@@ -320,7 +320,8 @@ def profile_model(name, steps=3, threads=2, cpu_time=False):
           f"ratio {t_ours / t_theirs:.2f} (shared machine: noisy)")
     nl_rows, walls = profile_nnlite(ours, steps)
     th_rows = profile_torch(theirs, steps)
-    print(f"\nper family, ms per step (mean of {steps} profiled steps)")
+    torch_clock = "torch: wall time under torch.profiler, inflated by other processes' load" if cpu_time else ""
+    print(f"\nper family, ms per step (mean of {steps} profiled steps) {torch_clock}")
     print_table(family_totals(nl_rows), family_totals(th_rows))
     print("\nconv2d by shape class, ms per step")
     print_table({k: v for k, v in nl_rows.items() if k[1].startswith("conv2d")},

@@ -46,7 +46,7 @@ from ._arrays import array_strides, cast_array, contiguous_array, strided_view
 from .binary import K as KB, binary_arrays
 from .reduction import sum_array
 from .shape import squeeze, unsqueeze
-from . import _conv_implicit as implicit, _conv_winograd as winograd
+from . import _conv_implicit as implicit, _conv_pointwise as pointwise, _conv_winograd as winograd
 
 KC = kernels("conv")
 KC3 = kernels("conv3d")
@@ -234,7 +234,8 @@ WINOGRAD_MIN_MACS = 1 << 24
 def _algorithm(x_shape, w_shape, geo, dtype, dev):
     """(forward, backward) for this convolution.
 
-    2-D depthwise: direct kernels. 2-D 3x3, stride 1, dilation 1, and big enough:
+    2-D depthwise: direct kernels. 2-D 1x1 stride 1 on the CPU: per-image GEMMs on
+    the NCHW layout. 2-D 3x3, stride 1, dilation 1, and big enough:
     Winograd F(2x2, 3x3) (2.25x fewer GEMM flops, and transformed tiles smaller
     than im2col's columns). Other ungrouped convolutions on the CPU: implicit
     GEMM, except 2-D strided ones (see STRIDED_IMPLICIT_MIN_PLANE). Everything
@@ -242,6 +243,8 @@ def _algorithm(x_shape, w_shape, geo, dtype, dev):
     """
     if len(geo.out_size) == 2 and geo.groups == x_shape[1]:
         return _depthwise_forward, _depthwise_backward
+    if pointwise.usable(x_shape, w_shape, geo, dev):
+        return pointwise.forward, pointwise.backward
     o, c = w_shape[0], x_shape[1]
     macs = x_shape[0] * o * c * 9 * _prod(geo.out_size)
     if (tuple(w_shape[2:]) == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1) and geo.groups == 1
