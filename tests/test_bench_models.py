@@ -112,7 +112,7 @@ def test_profiler_rows_and_hooks_removed():
     assert (Function.__dict__["apply"], engine._call_backward) == before
     assert ("forward", "conv2d 7x7 s2 3->8 @32x32") in rows
     assert ("backward", "conv2d 1x1 s2 8->8 @8x8") in rows
-    for key in [("forward", "batch_norm"), ("backward", "relu"), ("forward", "max_pool"),
+    for key in [("forward", "batch_norm"), ("backward", "activation"), ("forward", "max_pool"),
                 ("backward", "autograd engine overhead"), ("optimizer", "optimizer")]:
         assert key in rows, key
     assert sum(ms for (phase, _), ms in rows.items() if phase == "forward") == pytest.approx(walls["forward"])
