@@ -3,6 +3,7 @@
     python bench/run.py                 # CPU, both libraries on 2 threads
     python bench/run.py --device cuda   # CUDA too, when a GPU is present
     python bench/run.py --only conv     # a subset, by name substring
+    python bench/run.py --profile resnet18   # where a model's training step spends its time
 
 ratio = nnlite time / PyTorch time (lower is better); each number is the
 best of three medians of --repeat timed calls after warm-up calls, the two
@@ -130,7 +131,13 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-startup", action="store_true", help="skip the import/cold-start timings")
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")
+    parser.add_argument("--profile", default="", metavar="MODEL",
+                        help="profile one whole-model training step instead (bench/profile_model.py)")
+    parser.add_argument("--cpu-time", action="store_true", help="with --profile: 1 thread, process CPU time")
     args = parser.parse_args()
+    if args.profile:
+        from profile_model import profile_model
+        return profile_model(args.profile, threads=args.threads, cpu_time=args.cpu_time)
 
     import torch
     import nnlite
