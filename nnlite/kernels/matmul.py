@@ -90,7 +90,6 @@ def matmul_f64_cuda(a, b, out):
 # releases the GIL).
 
 SPLIT_MIN_OUTPUT = 1 << 16  # smaller products run as one plain numpy matmul
-SMALL_MACS = 1 << 24        # ... on one BLAS thread, unless their multiply-adds reach this
 _blas = None                # threadpoolctl.ThreadpoolController, or False without it
 _gemm_dtypes = None         # dtypes whose BLAS GEMM Numba's threads can call
 _pool = None                # (threads, ThreadPoolExecutor)
@@ -259,12 +258,11 @@ def _cpu_matmul(a, b, out):
     global _pool
     cores = get_num_threads()
     blas = _blas_controller()
-    small = out.size < SPLIT_MIN_OUTPUT
-    if cores < 2 or not blas or len(out.shape) not in (2, 3) or (small and out.size * a.shape[-1] >= SMALL_MACS):
-        np.matmul(a, b, out=out)  # (a small output with a long K still wants BLAS's own threads)
+    if cores < 2 or not blas or len(out.shape) not in (2, 3):
+        np.matmul(a, b, out=out)
         return
     with _blas_lock, blas.limit(limits=1, user_api="blas"):
-        if small:
+        if out.size < SPLIT_MIN_OUTPUT:
             # Small products on one BLAS thread too: OpenBLAS's own threads would wake for
             # them, then spin and take the cores from Numba's next kernel (ResNet-18 batch-1
             # inference on 2 threads: 88-100 ms -> 33-40 ms; 46 ms on 1 thread).
