@@ -39,5 +39,4 @@ def is_tensor(obj):
 def numel(input):
     return input.numel()
 from . import func  # noqa: E402  (torch.func.functional_call)
-from .functional.log2 import log2  # noqa: E402
-from .functional.shape_extra import _assert, meshgrid, roll, tril, triu  # noqa: E402
+from .functional.shape_extra import _assert  # noqa: E402  (a private name: no star import brings it)

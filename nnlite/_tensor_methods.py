@@ -219,12 +219,6 @@ def _type(self, dtype=None, non_blocking=False):
 Tensor.type = _type
 Tensor.__array_priority__ = 1000  # numpy defers to Tensor's reflected operators
 
-# ------------------------------------------------------------------ ops model files need (issue 8)
-from .functional import log2 as _log2_family, shape_extra as _shape_extra  # noqa: E402
-
-for _family in (_log2_family, _shape_extra):
-    for _name in _family.TENSOR_METHODS:
-        setattr(Tensor, _name, _method(getattr(_family, _name)))
-Tensor.log2_ = _inplace_method("log2_", _log2_family.log2)
-Tensor.tril_ = _inplace_method("tril_", _shape_extra.tril, uses_self=False)
-Tensor.triu_ = _inplace_method("triu_", _shape_extra.triu, uses_self=False)
+Tensor.log2_ = _inplace_method("log2_", F.log2)
+Tensor.tril_ = _inplace_method("tril_", F.tril, uses_self=False)
+Tensor.triu_ = _inplace_method("triu_", F.triu, uses_self=False)

@@ -6,13 +6,13 @@ ones that are also Tensor methods in `TENSOR_METHODS` (bound by
 neural-network part.
 """
 from ..tensor import Tensor
-from . import (activation, binary, conv, conversion, creation, dropout, indexing, linear, loss,
-               normalization, padding, pooling, reduction, shape, unary)
+from . import (activation, binary, conv, conversion, creation, dropout, indexing, linear, log2, loss,
+               normalization, padding, pooling, reduction, shape, shape_extra, unary)
 
 # Families whose TENSOR_METHODS become Tensor methods (captured before the
 # star imports below rebind names such as `linear` to functions).
-FAMILIES = [activation, binary, conv, conversion, creation, dropout, indexing, linear, loss,
-            normalization, padding, pooling, reduction, shape, unary]
+FAMILIES = [activation, binary, conv, conversion, creation, dropout, indexing, linear, log2, loss,
+            normalization, padding, pooling, reduction, shape, shape_extra, unary]
 
 from .activation import *  # noqa: E402,F401,F403
 from .attention import *  # noqa: E402,F401,F403
@@ -27,6 +27,7 @@ from .dropout import *  # noqa: E402,F401,F403
 from .fold import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
 from .linear import *  # noqa: E402,F401,F403
+from .log2 import *  # noqa: E402,F401,F403
 from .loss import *  # noqa: E402,F401,F403
 from .loss_likelihood import *  # noqa: E402,F401,F403
 from .loss_margin import *  # noqa: E402,F401,F403
@@ -36,6 +37,7 @@ from .pixelshuffle import *  # noqa: E402,F401,F403
 from .pooling import *  # noqa: E402,F401,F403
 from .reduction import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
+from .shape_extra import *  # noqa: E402,F401,F403
 from .sparse import *  # noqa: E402,F401,F403
 from .unary import *  # noqa: E402,F401,F403
 from .upsampling import *  # noqa: E402,F401,F403
