@@ -15,7 +15,7 @@ from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no
 from .functional import *  # noqa: F401,F403  (nnlite.add, nnlite.cat, ... as in torch)
 from . import functional, autograd
 from . import _tensor_methods  # noqa: F401  (binds Tensor methods and operators)
-from . import cuda, nn
+from . import cuda, distributed, nn
 from .utils.dlpack import from_dlpack
 from . import optim
 from .serialization import load, save
