@@ -1,0 +1,97 @@
+"""nnlite.distributed: collectives on 2 MPI ranks against numpy (tests/mpi_workers/), failures
+across ranks, and the errors a single process sees. The multi-process tests skip, with the
+reason, where mpi4py or mpiexec is missing."""
+import ast
+import os
+import time
+
+import numpy as np
+import pytest
+
+import nnlite
+import nnlite.distributed as dist
+
+from mpi_workers.harness import assert_passed, launch, mpiexec
+
+WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_workers")
+needs_mpi = pytest.mark.skipif(not dist.is_available() or mpiexec() is None,
+                               reason="needs mpi4py and mpiexec: pip install mpi4py mpich")
+
+
+def checks_of(script):
+    """The names of the checks a worker script registers with @check (read, not run)."""
+    tree = ast.parse(open(os.path.join(WORKERS, script)).read())
+    return [f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+            and any(getattr(d, "id", None) == "check" for d in f.decorator_list)]
+
+
+def run_workers(script, device="cpu", timeout=300, **env):
+    env["NNLITE_TEST_DEVICE"] = device
+    if device == "cuda":
+        if not nnlite.cuda.is_available():
+            pytest.skip("CUDA (or Numba's simulator) not available")
+        env["NUMBA_ENABLE_CUDASIM"] = os.environ.get("NUMBA_ENABLE_CUDASIM", "0")
+    return launch(os.path.join(WORKERS, script), env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module", params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def collectives_run(request):
+    if not dist.is_available() or mpiexec() is None:
+        pytest.skip("needs mpi4py and mpiexec: pip install mpi4py mpich")
+    return run_workers("collectives_worker.py", request.param)
+
+
+@needs_mpi
+@pytest.mark.parametrize("check", checks_of("collectives_worker.py"))
+def test_collective(collectives_run, check):
+    assert_passed(*collectives_run, check)
+
+
+# ---------------------------------------------------------------- ranks that do not meet
+
+@needs_mpi
+def test_a_rank_that_skips_a_collective_times_out_with_a_clear_error():
+    start = time.perf_counter()
+    results, proc = run_workers("failure_worker.py", timeout=120, NNLITE_FAILURE="stall")
+    events = {r["event"]: r for r in results.get("stall", [])}
+    assert "error" in events, f"rank 0 reported {results}; stderr:\n{proc.stderr[-2000:]}"
+    assert "all_reduce: timed out after 2 s" in events["error"]["error"]
+    assert "unusable" in events["unusable"]["error"], "a group that timed out refuses the next call"
+    assert proc.returncode != 0
+    assert time.perf_counter() - start < 60
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_the_job():
+    start = time.perf_counter()
+    results, proc = run_workers("failure_worker.py", timeout=120, NNLITE_FAILURE="raise")
+    assert "rank 1 fails on purpose" in proc.stderr
+    assert proc.returncode != 0
+    assert not any(r["event"] == "all_reduce returned without rank 1" for r in results.get("raise", []))
+    assert time.perf_counter() - start < 60, "rank 0 was left waiting (the collective's timeout is 600 s)"
+
+
+# ---------------------------------------------------------------- one process, no MPI needed
+
+def test_a_collective_before_init_process_group_is_a_clear_error():
+    assert not dist.is_initialized()
+    for call in (lambda: dist.all_reduce(nnlite.ones(2)), dist.get_rank, dist.get_world_size, dist.barrier,
+                 lambda: dist.new_group([0])):
+        with pytest.raises(ValueError, match="Default process group has not been initialized"):
+            call()
+
+
+def test_init_arguments_are_checked():
+    with pytest.raises(ValueError, match="unknown backend 'tcp'"):
+        dist.init_process_group("tcp")
+    with pytest.raises(TypeError, match="timedelta"):
+        dist.init_process_group("mpi", timeout=30)
+    assert not dist.is_initialized()
+
+
+def test_reduce_op_names_match_torch():
+    names = {op.name for op in dist.ReduceOp}
+    assert {"SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"} <= names
+    assert dist.Backend("MPI") == "mpi" and dist.Backend.MPI == "mpi"
+    with pytest.raises(ValueError, match="MPI only"):
+        dist.Backend("nccl")
