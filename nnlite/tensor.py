@@ -36,7 +36,8 @@ class Size(tuple):
 
 class Tensor:
     __slots__ = ("_array", "_device", "_requires_grad", "grad", "grad_fn", "_output_nr",
-                 "_version", "_base", "_hooks", "_acc_ref", "_retains_grad", "__weakref__")
+                 "_version", "_base", "_hooks", "_post_acc_hooks", "_acc_ref", "_retains_grad",
+                 "__weakref__")
 
     # Tensors compare elementwise, so hash by identity (as torch does).
     __hash__ = object.__hash__
@@ -57,6 +58,7 @@ class Tensor:
         self._version = [0]
         self._base = None
         self._hooks = None
+        self._post_acc_hooks = None
         self._acc_ref = None
         self._retains_grad = False
 
@@ -218,6 +220,17 @@ class Tensor:
             self._hooks = []
         self._hooks.append(hook)
         return _function._RemovableHandle(self._hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) runs once this leaf's .grad holds every gradient of a backward pass."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        return _function._RemovableHandle(self._post_acc_hooks, hook)
 
     def _leaf_hooks(self):
         return self._hooks or ()

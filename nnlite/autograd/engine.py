@@ -55,8 +55,10 @@ def _root_edge(t):
 
 
 def _collect(root_nodes):
-    """Count, for every node reachable from the roots, how many edges enter it."""
+    """Count, for every node reachable from the roots, how many edges enter it; for leaves with
+    post-accumulate hooks, how many edges enter their accumulators."""
     deps = {}
+    leaf_edges = {}
     seen = set()
     stack = list(root_nodes)
     for n in stack:
@@ -68,12 +70,14 @@ def _collect(root_nodes):
                 continue
             child = edge[0]
             if isinstance(child, AccumulateGrad):
+                if child.variable._post_acc_hooks:
+                    leaf_edges[child] = leaf_edges.get(child, 0) + 1
                 continue
             deps[child] = deps.get(child, 0) + 1
             if child not in seen:
                 seen.add(child)
                 stack.append(child)
-    return deps, seen
+    return deps, seen, leaf_edges
 
 
 def _prune(nodes, targets):
@@ -104,7 +108,10 @@ def run_backward(outputs, grad_outputs, retain_graph, inputs=None, allow_unused=
     F = _functional()
     root_edges = [_root_edge(t) for t in outputs]
     root_nodes = [e[0] for e in root_edges if not isinstance(e[0], AccumulateGrad)]
-    deps, nodes = _collect(root_nodes)
+    deps, nodes, leaf_edges = _collect(root_nodes)
+    if not accumulate:
+        leaf_edges = {}
+    accumulated = set()  # accumulators that received a gradient in this pass
 
     # capture: where each requested input's gradient will be read from
     capture = {}
@@ -120,15 +127,18 @@ def run_backward(outputs, grad_outputs, retain_graph, inputs=None, allow_unused=
     results = [None] * (len(inputs) if inputs is not None else 0)
 
     buffers = {}
-    for (node, nr), g in zip(root_edges, grad_outputs):
-        _deliver(node, nr, g, buffers, capture, results, accumulate, F)
-
     ready = [n for n in root_nodes if deps.get(n, 0) == 0]
     ready = list(dict.fromkeys(ready))
     executed = []
     prev = _grad_state.enabled
     _grad_state.enabled = False
+    _final_callbacks.append([])
     try:
+        for (node, nr), g in zip(root_edges, grad_outputs):
+            _deliver(node, nr, g, buffers, capture, results, accumulate, F, accumulated=accumulated)
+            if accumulate and isinstance(node, AccumulateGrad) and node.variable._post_acc_hooks:
+                leaf_edges[node] = leaf_edges.get(node, 0) + 1
+                _leaf_edge_done(node, leaf_edges, accumulated)
         while ready:
             node = ready.pop()
             grads_in = buffers.pop(node, None)
@@ -142,21 +152,29 @@ def run_backward(outputs, grad_outputs, retain_graph, inputs=None, allow_unused=
                         continue
                     child, nr = edge
                     if isinstance(child, AccumulateGrad) or child in needed:
-                        _deliver(child, nr, g, buffers, capture, results, accumulate, F, from_node=True)
+                        _deliver(child, nr, g, buffers, capture, results, accumulate, F, from_node=True,
+                                 accumulated=accumulated)
             for edge in node.next_functions:
-                if edge is None or isinstance(edge[0], AccumulateGrad):
+                if edge is None:
                     continue
                 child = edge[0]
+                if isinstance(child, AccumulateGrad):
+                    if child in leaf_edges:
+                        _leaf_edge_done(child, leaf_edges, accumulated)
+                    continue
                 deps[child] -= 1
                 if deps[child] == 0:
                     ready.append(child)
     finally:
         _grad_state.enabled = prev
+        callbacks = _final_callbacks.pop()
         if not retain_graph:
             for node in executed:
                 if node._saved:
                     node._freed = True
                 node._saved = ()
+    for callback in callbacks:
+        callback()
 
     if inputs is not None:
         for i, r in enumerate(results):
@@ -166,7 +184,7 @@ def run_backward(outputs, grad_outputs, retain_graph, inputs=None, allow_unused=
     return results
 
 
-def _deliver(node, nr, g, buffers, capture, results, accumulate, F, from_node=False):
+def _deliver(node, nr, g, buffers, capture, results, accumulate, F, from_node=False, accumulated=None):
     if isinstance(node, AccumulateGrad):
         key = (node, 0)
         if key in capture:
@@ -174,11 +192,38 @@ def _deliver(node, nr, g, buffers, capture, results, accumulate, F, from_node=Fa
                 results[i] = g if results[i] is None else F.add(results[i], g)
         elif accumulate:
             _accumulate(node.variable, g, F, from_node)
+            if accumulated is not None:
+                accumulated.add(node)
         return
     buf = buffers.get(node)
     if buf is None:
         buf = buffers[node] = [None] * max(len(node._output_meta), nr + 1)
     buf[nr] = g if buf[nr] is None else F.add(buf[nr], g)
+
+
+def _leaf_edge_done(acc, leaf_edges, accumulated):
+    """One edge into a hooked accumulator is done; after the last one, its .grad is complete for
+    this pass and the post-accumulate hooks run (not for a leaf that received no gradient)."""
+    leaf_edges[acc] -= 1
+    if leaf_edges[acc] == 0 and acc in accumulated:
+        leaf = acc.variable
+        for hook in list(leaf._post_acc_hooks or ()):
+            hook(leaf)
+
+
+# ---------------------------------------------------------------- final callbacks
+# One list per running backward pass (a hook may start a nested one): callbacks queued while a
+# pass runs are called, in order, once it has finished.
+
+_final_callbacks = []
+
+
+def queue_callback(callback):
+    """Call `callback()` when the backward pass now running has finished (torch's
+    Variable._execution_engine.queue_callback, which DistributedDataParallel uses)."""
+    if not _final_callbacks:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    _final_callbacks[-1].append(callback)
 
 
 def _capture_node(node, grads_in, capture, results):
