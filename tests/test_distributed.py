@@ -11,18 +11,28 @@ import pytest
 import nnlite
 import nnlite.distributed as dist
 
-from mpi_workers.harness import assert_passed, launch, mpiexec
+from tests.mpi_workers.harness import assert_passed, launch, mpiexec
 
 WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_workers")
 needs_mpi = pytest.mark.skipif(not dist.is_available() or mpiexec() is None,
                                reason="needs mpi4py and mpiexec: pip install mpi4py mpich")
+# the checks of one launch share one pytest-xdist worker (with --dist loadgroup, as README runs it)
+one_worker = pytest.mark.xdist_group("mpi")
 
 
-def checks_of(script):
-    """The names of the checks a worker script registers with @check (read, not run)."""
+def checks_of(script, device="cpu"):
+    """The names of the checks a worker script runs on `device` (its source read, not run):
+    @check ones everywhere, @cpu_check ones on the CPU."""
+    kinds = {"check", "cpu_check"} if device == "cpu" else {"check"}
     tree = ast.parse(open(os.path.join(WORKERS, script)).read())
     return [f.name for f in tree.body if isinstance(f, ast.FunctionDef)
-            and any(getattr(d, "id", None) == "check" for d in f.decorator_list)]
+            and any(getattr(d, "id", None) in kinds for d in f.decorator_list)]
+
+
+def device_checks(script):
+    """(device, check) pairs, the CUDA ones marked `cuda`."""
+    return ([("cpu", c) for c in checks_of(script)]
+            + [pytest.param("cuda", c, marks=pytest.mark.cuda) for c in checks_of(script, "cuda")])
 
 
 def run_workers(script, device="cpu", timeout=300, **env):
@@ -34,17 +44,28 @@ def run_workers(script, device="cpu", timeout=300, **env):
     return launch(os.path.join(WORKERS, script), env=env, timeout=timeout)
 
 
-@pytest.fixture(scope="module", params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def collectives_run(request):
-    if not dist.is_available() or mpiexec() is None:
-        pytest.skip("needs mpi4py and mpiexec: pip install mpi4py mpich")
-    return run_workers("collectives_worker.py", request.param)
+_runs = {}
+
+
+def worker_run(script, device):
+    """One launch of `script` per device, shared by its checks' tests."""
+    if (script, device) not in _runs:
+        _runs[script, device] = run_workers(script, device)
+    return _runs[script, device]
 
 
 @needs_mpi
-@pytest.mark.parametrize("check", checks_of("collectives_worker.py"))
-def test_collective(collectives_run, check):
-    assert_passed(*collectives_run, check)
+@one_worker
+@pytest.mark.parametrize("device, check", device_checks("collectives_worker.py"))
+def test_collective(device, check):
+    assert_passed(*worker_run("collectives_worker.py", device), check)
+
+
+@needs_mpi
+@one_worker
+@pytest.mark.parametrize("device, check", device_checks("ddp_worker.py"))
+def test_distributed_data_parallel(device, check):
+    assert_passed(*worker_run("ddp_worker.py", device), check)
 
 
 # ---------------------------------------------------------------- ranks that do not meet

@@ -7,3 +7,4 @@ from .modules import __all__ as _modules_all
 from .parameter import Parameter
 
 __all__ = ["Parameter", "functional", "init", "utils"] + _modules_all
+from . import parallel  # noqa: E402  (after modules: DistributedDataParallel is a Module)

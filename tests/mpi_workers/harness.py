@@ -15,11 +15,20 @@ import tempfile
 import traceback
 
 CHECKS = {}
+CUDA = os.environ.get("NNLITE_TEST_DEVICE", "cpu") == "cuda"
 TIMEOUT_S = 20  # each collective in a check; the whole launch has its own limit (launch)
 
 
 def check(fn):
+    """A check run on every device."""
     CHECKS[fn.__name__] = fn
+    return fn
+
+
+def cpu_check(fn):
+    """A check run on CPU tensors only (too slow for the CUDA simulator, or about the CPU path)."""
+    if not CUDA:
+        CHECKS[fn.__name__] = fn
     return fn
 
 
