@@ -219,6 +219,15 @@ def test_loader_with_any_sampler_and_a_custom_dataset():
     assert len(DataLoader(Squares(), batch_size=None)) == 6
 
 
+def test_loader_follows_a_subclassed_sampler():
+    class Backwards(SequentialSampler):
+        def __iter__(self):
+            return iter(range(len(self.data_source) - 1, -1, -1))
+
+    ds = TensorDataset(nnlite.arange(5))
+    assert [b[0].tolist() for b in DataLoader(ds, batch_size=2, sampler=Backwards(ds))] == [[4, 3], [2, 1], [0]]
+
+
 def test_loader_option_errors_match_torch():
     ds, tds = TensorDataset(nnlite.arange(4)), torch.utils.data.TensorDataset(torch.arange(4))
     cases = [dict(shuffle=True, sampler=[0, 1]),

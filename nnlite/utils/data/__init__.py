@@ -199,7 +199,8 @@ class DataLoader:
     def _index_batches(self):
         """Index batches as int64 arrays; the common samplers are sliced from one array, not listed."""
         batcher = self.batch_sampler
-        if type(batcher) is BatchSampler and hasattr(batcher.sampler, "_indices"):
+        # only where the sampler's own __iter__ is the stock one: a subclass may reorder
+        if type(batcher) is BatchSampler and type(batcher.sampler).__iter__ in _SLICEABLE:
             order = np.asarray(batcher.sampler._indices(), dtype=np.int64)
             size = batcher.batch_size
             stop = len(order) - len(order) % size if batcher.drop_last else len(order)
@@ -252,6 +253,9 @@ def default_collate(samples):
 
 
 from .distributed import DistributedSampler  # noqa: E402  (needs Sampler, defined above)
+
+# samplers whose __iter__ is iter(self._indices()): DataLoader slices that array instead
+_SLICEABLE = {SequentialSampler.__iter__, RandomSampler.__iter__, DistributedSampler.__iter__}
 
 __all__ = ["BatchSampler", "DataLoader", "Dataset", "DistributedSampler", "RandomSampler", "Sampler",
            "SequentialSampler", "SubsetRandomSampler", "TensorDataset", "default_collate"]
