@@ -16,9 +16,9 @@ from . import Sampler
 
 __all__ = ["DistributedSampler"]
 
-# torch draws a 32-bit number per swap while n < 2**32 / 20 and a 64-bit one beyond;
-# datasets that large are left to the 64-bit form below (not compared with torch: a
-# permutation of 214M indices is too slow to check here).
+# torch draws a 32-bit number per swap while n < 2**32 / 20. Beyond, it draws 64 bits (two
+# 32-bit outputs, the first as the high word): that branch follows a reading of torch's
+# generator and is not compared with torch, a permutation of 214M indices being too slow here.
 _SMALL_N = (2 ** 32 - 1) // 20
 
 
