@@ -55,12 +55,22 @@ def context(index=0):
     if ctx is None:
         cuda = numba_cuda()
         if index:
-            with cuda.gpus[index]:
+            with gpu(index):
                 ctx = cuda.current_context()
         else:
             ctx = cuda.current_context()
         _contexts[index] = ctx
     return ctx
+
+
+def gpu(index):
+    """numba's GPU `index` (entering it makes it current), or torch's error for an ordinal
+    the machine lacks: numba's own is a bare IndexError, and -1 would pick the last GPU."""
+    gpus = numba_cuda().gpus
+    if 0 <= index < len(gpus):
+        return gpus[index]
+    raise RuntimeError(f"CUDA error: invalid device ordinal: device cuda:{index} was asked for but this "
+                       f"machine has {len(gpus)} CUDA device(s) (cuda:0 to cuda:{len(gpus) - 1})")
 
 
 def is_available():

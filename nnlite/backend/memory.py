@@ -13,7 +13,7 @@ device array's memory pointer carries a finalizer that does the same.
 """
 import numpy as np
 
-from .cuda import context, numba_cuda, simulator_enabled
+from .cuda import context, gpu, numba_cuda, simulator_enabled
 
 SMALL_BYTES = 1 << 16        # below this, plain np.empty is as fast as any pool
 
@@ -221,7 +221,7 @@ def cuda_device(index):
     """Context manager making GPU `index` current (a no-op for GPU 0 on one-GPU hosts)."""
     if not index:
         return _NULL
-    return numba_cuda().gpus[index]
+    return gpu(index)
 
 
 # ------------------------------------------------------------------ copies

@@ -75,3 +75,5 @@ from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLay
                           TransformerEncoderLayer)
 __all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
             "TransformerEncoderLayer"]
+from ..parallel import DataParallel  # noqa: E402  (nn.DataParallel, as in torch)
+__all__ += ["DataParallel"]
