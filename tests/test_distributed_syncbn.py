@@ -155,3 +155,40 @@ def test_sync_batch_norm_input_errors():
 def test_sync_batch_norm_devices_must_match(cuda_device):
     with pytest.raises(RuntimeError, match="sync_batch_norm"):
         sync_batch_norm(nnlite.zeros(4, 3, 2, device=cuda_device), nnlite.zeros(3), nnlite.ones(3), world_size=2)
+
+
+# ---------------------------------------------------------------- the Function in a one-process "world"
+
+@pytest.fixture
+def world_of_one(monkeypatch):
+    """nnlite.distributed's two collectives as a world of one process would run them, so that the
+    Function (and its kernels, on CPU and CUDA) runs in this process without MPI."""
+    monkeypatch.setattr(dist, "all_gather_into_tensor", lambda out, inp, group=None: out.copy_(inp))
+    monkeypatch.setattr(dist, "all_reduce", lambda t, group=None: None)
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (2, 3, 5), (2, 2, 3, 2)])
+def test_function_against_batch_norm(torch, world_of_one, device, shape):
+    C = shape[1]
+    x = randn(*shape, dtype=np.float64) * 2 + 1
+    g = randn(*shape, dtype=np.float64, seed=1)
+    w, b = randn(C, dtype=np.float64, seed=2), randn(C, dtype=np.float64, seed=3)
+    xt = nnlite.tensor(x, device=device, requires_grad=True)
+    wt, bt = (nnlite.tensor(v, device=device, requires_grad=True) for v in (w, b))
+    rm, rv = nnlite.zeros(C, dtype=nnlite.float64, device=device), nnlite.ones(C, dtype=nnlite.float64, device=device)
+    xr, wr, br = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+    rmr, rvr = torch.zeros(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64)
+    out = sync_batch_norm(xt, rm, rv, wt, bt, momentum=0.2, world_size=1)
+    expected = torch.nn.functional.batch_norm(xr, rmr, rvr, wr, br, training=True, momentum=0.2)
+    assert_close(out, expected, rtol=1e-10, atol=1e-12)
+    out.backward(nnlite.tensor(g, device=device))
+    expected.backward(torch.tensor(g))
+    for got, want in ((xt.grad, xr.grad), (wt.grad, wr.grad), (bt.grad, br.grad), (rm, rmr), (rv, rvr)):
+        assert_close(got, want, rtol=1e-9, atol=1e-11)
+
+
+def test_function_gradcheck(world_of_one):
+    x = nnlite.tensor(randn(3, 2, 4, dtype=np.float64) + 0.5, requires_grad=True)
+    w = nnlite.tensor(randn(2, dtype=np.float64, seed=1), requires_grad=True)
+    b = nnlite.tensor(randn(2, dtype=np.float64, seed=2), requires_grad=True)
+    assert nnlite.autograd.gradcheck(lambda x, w, b: sync_batch_norm(x, None, None, w, b, world_size=1), (x, w, b))
