@@ -192,3 +192,19 @@ def test_function_gradcheck(world_of_one):
     w = nnlite.tensor(randn(2, dtype=np.float64, seed=1), requires_grad=True)
     b = nnlite.tensor(randn(2, dtype=np.float64, seed=2), requires_grad=True)
     assert nnlite.autograd.gradcheck(lambda x, w, b: sync_batch_norm(x, None, None, w, b, world_size=1), (x, w, b))
+
+
+def test_function_float32(torch, world_of_one, device):
+    x = randn(4, 3, 5) + 1
+    xt = nnlite.tensor(x, device=device, requires_grad=True)
+    xr = torch.tensor(x, requires_grad=True)
+    rm, rv = nnlite.zeros(3, device=device), nnlite.ones(3, device=device)
+    rmr, rvr = torch.zeros(3), torch.ones(3)
+    out = sync_batch_norm(xt, rm, rv, world_size=1)
+    expected = torch.nn.functional.batch_norm(xr, rmr, rvr, training=True)
+    assert out.dtype == nnlite.float32
+    assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    out.backward(nnlite.tensor(randn(4, 3, 5, seed=1), device=device))
+    expected.backward(torch.tensor(randn(4, 3, 5, seed=1)))
+    for got, want in ((xt.grad, xr.grad), (rm, rmr), (rv, rvr)):
+        assert_close(got, want, rtol=1e-4, atol=1e-5)
