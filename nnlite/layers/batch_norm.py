@@ -224,9 +224,10 @@ class NaiveSyncBatchNorm(BatchNorm2d):
         if self.weight is not None:
             scale = self.weight * scale
         bias = -mean * scale if self.bias is None else self.bias - mean * scale
-        with nnlite.no_grad():  # running_var takes the biased variance here, as detectron2
-            self.running_mean.add_(momentum * (mean.detach() - self.running_mean))
-            self.running_var.add_(momentum * (var.detach() - self.running_var))
+        if self.running_mean is not None:  # (detectron2 fails without running stats; nnlite skips them)
+            with nnlite.no_grad():  # running_var takes the biased variance here, as detectron2
+                self.running_mean.add_(momentum * (mean.detach() - self.running_mean))
+                self.running_var.add_(momentum * (var.detach() - self.running_var))
         ret = input * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)
         return ret.half() if half_input else ret
 

@@ -115,9 +115,11 @@ class BatchNorm3d(_BatchNorm):
 class SyncBatchNorm(_BatchNorm):
     """BatchNorm over any (N, C, *) input whose statistics would span every process of a group.
 
-    In one process (no initialised process group, or a world of one) it is exactly the
-    BatchNorm of the input's dims, as torch falls back to; across processes it belongs to
-    nnlite.distributed (the data-parallel issue).
+    In training across processes (the group's world size is above 1) the statistics are those
+    of the concatenated batch of every process, exchanged through nnlite.distributed (see
+    functional/sync_batch_norm.py); on CPU tensors too, unlike torch. In eval mode or in one
+    process (no initialised process group, or a world of one) it is exactly the BatchNorm of
+    the input's dims, as torch falls back to.
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
@@ -133,10 +135,19 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input_dim(input)
         if input.shape[1] == 0:
             raise ValueError("SyncBatchNorm number of input channels should be non-zero")
-        if self.training and _sync_world_size(self.process_group) > 1:
-            raise NotImplementedError("SyncBatchNorm across processes needs nnlite.distributed's SyncBatchNorm "
-                                      "function, which this build does not have")
-        return super().forward(input)
+        world_size = _sync_world_size(self.process_group) if self.training else 1
+        if world_size <= 1:  # eval mode, or one process: plain BatchNorm, as torch falls back to
+            return super().forward(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked)
+        from ...functional.sync_batch_norm import sync_batch_norm
+        keep_running = self.track_running_stats
+        return sync_batch_norm(input, self.running_mean if keep_running else None,
+                               self.running_var if keep_running else None, self.weight, self.bias, factor,
+                               self.eps, self.process_group, world_size)
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
