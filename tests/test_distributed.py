@@ -86,8 +86,9 @@ def test_a_rank_that_skips_a_collective_times_out_with_a_clear_error():
 def test_a_rank_that_raises_ends_the_job():
     start = time.perf_counter()
     results, proc = run_workers("failure_worker.py", timeout=120, NNLITE_FAILURE="raise")
-    assert "rank 1 fails on purpose" in proc.stderr
-    assert proc.returncode != 0
+    seen = f"exit {proc.returncode}, reports {results}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert "rank 1 fails on purpose" in proc.stderr + proc.stdout, seen
+    assert proc.returncode != 0, seen
     assert not any(r["event"] == "all_reduce returned without rank 1" for r in results.get("raise", []))
     assert time.perf_counter() - start < 60, "rank 0 was left waiting (the collective's timeout is 600 s)"
 
