@@ -32,14 +32,14 @@ def test_permutation_is_torchs(seed):
     for n in [0, 1, 2, 3, 10, 97, 1000, 4099]:
         g = torch.Generator()
         g.manual_seed(seed)
-        assert torch_randperm(n, seed) == torch.randperm(n, generator=g).tolist(), (n, seed)
+        assert torch_randperm(n, seed).tolist() == torch.randperm(n, generator=g).tolist(), (n, seed)
 
 
 def test_nnlite_randperm_is_not_torchs():
     # why the sampler carries its own Mersenne Twister: nnlite's generator is counter-based
     g = nnlite.Generator()
     g.manual_seed(0)
-    assert nnlite.randperm(50, generator=g).tolist() != torch_randperm(50, 0)
+    assert nnlite.randperm(50, generator=g).tolist() != torch_randperm(50, 0).tolist()
 
 
 # ------------------------------------------------------------ DistributedSampler

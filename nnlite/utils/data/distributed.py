@@ -11,6 +11,7 @@ data identically.
 import math
 
 import numpy as np
+from numba import njit
 
 from . import Sampler
 
@@ -23,9 +24,9 @@ _SMALL_N = (2 ** 32 - 1) // 20
 
 
 def torch_randperm(n, seed):
-    """torch.randperm(n, generator=torch.Generator().manual_seed(seed)) as a Python list."""
+    """torch.randperm(n, generator=torch.Generator().manual_seed(seed)) as an int64 array."""
     if n <= 1:
-        return list(range(n))
+        return np.arange(n, dtype=np.int64)
     # torch keeps the low 32 bits of the seed (negative seeds wrap as uint64 first)
     stream = np.random.RandomState(seed & 0xFFFFFFFF)
     if n < _SMALL_N:
@@ -36,12 +37,15 @@ def torch_randperm(n, seed):
     # swap targets for every position at once; only the swaps themselves run in order
     remaining = np.arange(n, 1, -1, dtype=np.uint64 if draws.dtype == np.uint64 else np.int64)
     targets = (draws % remaining).astype(np.int64) + np.arange(n - 1)
-    return _swap_in_order(targets.tolist(), n)
+    return _swap_in_order(targets, n)
 
 
+@njit(cache=True)
 def _swap_in_order(targets, n):
-    order = list(range(n))
-    for i, j in enumerate(targets):
+    """Fisher-Yates with the swap targets drawn already: inherently sequential, so compiled."""
+    order = np.arange(n)
+    for i in range(targets.shape[0]):
+        j = targets[i]
         order[i], order[j] = order[j], order[i]
     return order
 
@@ -95,16 +99,14 @@ class DistributedSampler(Sampler):
         n = len(self.dataset)
         if self.shuffle:
             return torch_randperm(n, self.seed + self.epoch)
-        return list(range(n))
+        return np.arange(n)
 
     def _indices(self):
         indices = self._all_indices()
         if not self.drop_last:
             padding = self.total_size - len(indices)
-            if padding <= len(indices):
-                indices += indices[:padding]
-            else:  # more padding than data: repeat the whole list
-                indices += (indices * math.ceil(padding / len(indices)))[:padding]
+            # the head repeated (the whole list as often as needed when padding exceeds it)
+            indices = np.concatenate([indices, np.resize(indices, padding)])
         else:
             indices = indices[:self.total_size]
         if len(indices) != self.total_size:
@@ -117,7 +119,7 @@ class DistributedSampler(Sampler):
         return mine
 
     def __iter__(self):
-        return iter(self._indices())
+        return iter(self._indices().tolist())
 
     def __len__(self):
         return self.num_samples
