@@ -14,6 +14,7 @@ from ... import distributed as dist
 from ...autograd import engine
 from ...autograd.grad_mode import is_grad_enabled, no_grad
 from ...backend.dtype import uint8
+from ...functional._arrays import cast_array, copy_array_into
 from ...functional.creation import tensor
 from ...functional.shape import cat
 from ...tensor import Tensor
@@ -24,7 +25,8 @@ _DEFAULT_CAP_MB = 25
 
 
 class _Bucket:
-    """Parameters whose averaged gradients travel in one all-reduce of `flat`."""
+    """Parameters whose averaged gradients travel in one all-reduce of `flat`; `slots[i]` is
+    parameter i's part of it, as an array of the parameter's shape."""
 
     def __init__(self, params):
         self.params = params
@@ -34,11 +36,14 @@ class _Bucket:
             self.offsets.append(offset)
             offset += p.numel()
         self.flat = params[0].new_zeros(offset)  # on the parameters' device, in their dtype
+        flat = self.flat._array
+        self.slots = [flat[o:o + p.numel()].reshape(tuple(p.shape)) for o, p in zip(self.offsets, params)]
         self.pending = len(params)
         self.work = None
 
     def slot(self, i):
-        return self.flat.narrow(0, self.offsets[i], self.params[i].numel())
+        """Parameter i's part of `flat` as a tensor (a view, for gradient_as_bucket_view)."""
+        return self.flat.narrow(0, self.offsets[i], self.params[i].numel()).view(self.params[i].shape)
 
 
 class DistributedDataParallel(Module):
@@ -101,16 +106,16 @@ class DistributedDataParallel(Module):
 
     def _verify_same_model(self):
         """Every rank holds parameters of the same shapes and dtypes (else a clear error everywhere)."""
-        mine = [(tuple(p.shape), str(p.dtype)) for p in self._params]
+        mine = [(tuple(t.shape), str(t.dtype)) for t in self._params + self._buffers_to_sync()]
         everyone = [None] * dist.get_world_size(self.process_group)
         dist.all_gather_object(everyone, mine, group=self.process_group)
         for rank, theirs in enumerate(everyone):
             if len(theirs) != len(everyone[0]):
                 raise RuntimeError(f"DDP expects same model across all ranks, but Rank 0 has {len(everyone[0])} "
-                                   f"params, while rank {rank} has inconsistent {len(theirs)} params.")
+                                   f"params and buffers, while rank {rank} has inconsistent {len(theirs)}.")
             for i, (a, b) in enumerate(zip(everyone[0], theirs)):
                 if a != b:
-                    raise RuntimeError(f"DDP expects same model across all ranks, but parameter {i} is {a[0]} "
+                    raise RuntimeError(f"DDP expects same model across all ranks, but tensor {i} is {a[0]} "
                                        f"{a[1]} on rank 0 and {b[0]} {b[1]} on rank {rank}.")
 
     def _buffers_to_sync(self):
@@ -126,7 +131,8 @@ class DistributedDataParallel(Module):
         with no_grad():
             for group in groups.values():
                 flat = cat([t.detach().reshape(-1) for t in group])
-                dist.broadcast(flat, self._root_rank, group=self.process_group)
+                # shapes were compared at construction: skip the per-call check of a synchronous call
+                dist.broadcast(flat, self._root_rank, group=self.process_group, async_op=True).wait()
                 offset = 0
                 for t in group:
                     t.copy_(flat.narrow(0, offset, t.numel()).reshape(t.shape))
@@ -202,12 +208,12 @@ class DistributedDataParallel(Module):
     def _mark_ready(self, param, has_grad):
         b, i = self._place[id(param)]
         bucket = self._buckets[b]
-        slot = bucket.slot(i)
-        with no_grad():
-            if not has_grad or param.grad is None:
-                slot.zero_()
-            elif param.grad._base is not bucket.flat:  # a bucket view is already in place
-                slot.copy_(param.grad.reshape(-1))
+        # array-level copies: one kernel each, no autograd bookkeeping (this runs for every parameter)
+        if not has_grad or param.grad is None:
+            with no_grad():
+                bucket.slot(i).zero_()
+        elif param.grad._base is not bucket.flat:  # a bucket view is already in place
+            copy_array_into(param.grad._array, bucket.slots[i])
         if has_grad:
             self._got_grad.add(id(param))
         bucket.pending -= 1
@@ -235,13 +241,13 @@ class DistributedDataParallel(Module):
         self._reset_pass()
 
     def _write_grad(self, param, bucket, i):
-        averaged = bucket.slot(i).view(param.shape)
         if self.gradient_as_bucket_view:
-            param.grad = averaged
+            param.grad = bucket.slot(i)
         elif param.grad is None:
-            param.grad = averaged.clone()
+            param.grad = Tensor._wrap(cast_array(bucket.slots[i], bucket.slots[i].dtype), param.device)
         else:
-            param.grad.copy_(averaged)
+            copy_array_into(bucket.slots[i], param.grad._array)
+            param.grad._version[0] += 1
 
     def _globally_used(self):
         flags = tensor([id(p) in self._got_grad for p in self._params], dtype=uint8)
