@@ -1,68 +1,24 @@
 """nnlite.distributed: collectives on 2 MPI ranks against numpy (tests/mpi_workers/), failures
 across ranks, and the errors a single process sees. The multi-process tests skip, with the
 reason, where mpi4py or mpiexec is missing."""
-import ast
-import os
 import time
 
-import numpy as np
 import pytest
 
 import nnlite
 import nnlite.distributed as dist
 
-from tests.mpi_workers.harness import assert_passed, launch, mpiexec
-
-WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_workers")
-needs_mpi = pytest.mark.skipif(not dist.is_available() or mpiexec() is None,
-                               reason="needs mpi4py and mpiexec: pip install mpi4py mpich")
-# the checks of one launch share one pytest-xdist worker (with --dist loadgroup, as README runs it)
-one_worker = pytest.mark.xdist_group("mpi")
-
-
-def checks_of(script, device="cpu"):
-    """The names of the checks a worker script runs on `device` (its source read, not run):
-    @check ones everywhere, @cpu_check ones on the CPU."""
-    kinds = {"check", "cpu_check"} if device == "cpu" else {"check"}
-    tree = ast.parse(open(os.path.join(WORKERS, script)).read())
-    return [f.name for f in tree.body if isinstance(f, ast.FunctionDef)
-            and any(getattr(d, "id", None) in kinds for d in f.decorator_list)]
-
-
-def device_checks(script):
-    """(device, check) pairs, the CUDA ones marked `cuda`."""
-    return ([("cpu", c) for c in checks_of(script)]
-            + [pytest.param("cuda", c, marks=pytest.mark.cuda) for c in checks_of(script, "cuda")])
-
-
-def run_workers(script, device="cpu", timeout=300, **env):
-    env["NNLITE_TEST_DEVICE"] = device
-    if device == "cuda":
-        if not nnlite.cuda.is_available():
-            pytest.skip("CUDA (or Numba's simulator) not available")
-        env["NUMBA_ENABLE_CUDASIM"] = os.environ.get("NUMBA_ENABLE_CUDASIM", "0")
-    return launch(os.path.join(WORKERS, script), env=env, timeout=timeout)
-
-
-_runs = {}
-
-
-def worker_run(script, device):
-    """One launch of `script` per device, shared by its checks' tests."""
-    if (script, device) not in _runs:
-        _runs[script, device] = run_workers(script, device)
-    return _runs[script, device]
+from tests.mpi_workers.harness import assert_passed
+from tests.mpi_workers.launching import device_checks, needs_mpi, run_workers, worker_run
 
 
 @needs_mpi
-@one_worker
 @pytest.mark.parametrize("device, check", device_checks("collectives_worker.py"))
 def test_collective(device, check):
     assert_passed(*worker_run("collectives_worker.py", device), check)
 
 
 @needs_mpi
-@one_worker
 @pytest.mark.parametrize("device, check", device_checks("ddp_worker.py"))
 def test_distributed_data_parallel(device, check):
     assert_passed(*worker_run("ddp_worker.py", device), check)

@@ -1,8 +1,6 @@
 """SyncBatchNorm and NaiveSyncBatchNorm on 2 MPI ranks (tests/mpi_workers/syncbn_worker.py: one
 launch on CPU tensors, one on CUDA tensors under the simulator), then what one process sees:
 the fallback to BatchNorm, convert_sync_batchnorm and the input errors."""
-import ast
-import os
 
 import numpy as np
 import pytest
@@ -13,53 +11,14 @@ from nnlite import nn
 from nnlite.functional.sync_batch_norm import sync_batch_norm
 
 from tests.helpers import assert_close, randn
-from tests.mpi_workers.harness import assert_passed, launch, mpiexec
+from tests.mpi_workers.harness import assert_passed
+from tests.mpi_workers.launching import device_checks, needs_mpi, worker_run
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_workers", "syncbn_worker.py")
-needs_mpi = pytest.mark.skipif(not dist.is_available() or mpiexec() is None,
-                               reason="needs mpi4py and mpiexec: pip install mpi4py mpich")
-
-
-def checks_of(*decorators):
-    """The worker's checks registered with any of `decorators` (read from its source, not run)."""
-    tree = ast.parse(open(WORKER).read())
-    return [f.name for f in tree.body if isinstance(f, ast.FunctionDef)
-            and any(getattr(d, "id", None) in decorators for d in f.decorator_list)]
-
-
-def _launch(device):
-    if not dist.is_available() or mpiexec() is None:
-        pytest.skip("needs mpi4py and mpiexec: pip install mpi4py mpich")
+@needs_mpi
+@pytest.mark.parametrize("device, check", device_checks("syncbn_worker.py"))
+def test_on_two_ranks(device, check):
     pytest.importorskip("torch")  # the worker's references
-    env = {"NNLITE_TEST_DEVICE": device}
-    if device == "cuda":
-        if not nnlite.cuda.is_available():
-            pytest.skip("CUDA (or Numba's simulator) not available")
-        env["NUMBA_ENABLE_CUDASIM"] = os.environ.get("NUMBA_ENABLE_CUDASIM", "0")
-    return launch(WORKER, env=env, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def cpu_run():
-    return _launch("cpu")
-
-
-@pytest.fixture(scope="module")
-def cuda_run():
-    return _launch("cuda")
-
-
-@needs_mpi
-@pytest.mark.parametrize("check", checks_of("check", "cpu_check"))
-def test_on_two_ranks_cpu(cpu_run, check):
-    assert_passed(*cpu_run, check)
-
-
-@needs_mpi
-@pytest.mark.cuda
-@pytest.mark.parametrize("check", checks_of("check"))
-def test_on_two_ranks_cuda(cuda_run, check):
-    assert_passed(*cuda_run, check)
+    assert_passed(*worker_run("syncbn_worker.py", device), check)
 
 
 # ---------------------------------------------------------------- one process

@@ -29,10 +29,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         inputs = _as_list(inputs)
         results = run_backward(tensors, grads, bool(retain_graph), inputs=inputs, allow_unused=True,
                                accumulate=False)
-        for t, g in zip(inputs, results):
-            if g is not None:
-                from .engine import _accumulate, _functional
-                _accumulate(t, g, _functional())
+        from .engine import _accumulate, _functional, callback_frame, run_post_accumulate_hooks
+        with callback_frame():
+            for t, g in zip(inputs, results):
+                if g is not None:
+                    _accumulate(t, g, _functional())
+                    if t.grad_fn is None:
+                        run_post_accumulate_hooks(t)
         return
     run_backward(tensors, grads, bool(retain_graph))
 

@@ -6,6 +6,7 @@ touches no `.grad`. Both run every node's backward at most once, after all the
 gradients flowing into it have been summed, and free the saved tensors unless
 `retain_graph=True`. Backward runs with grad mode off (no higher-order graphs).
 """
+import contextlib
 import sys
 
 import numpy as np
@@ -206,9 +207,7 @@ def _leaf_edge_done(acc, leaf_edges, accumulated):
     this pass and the post-accumulate hooks run (not for a leaf that received no gradient)."""
     leaf_edges[acc] -= 1
     if leaf_edges[acc] == 0 and acc in accumulated:
-        leaf = acc.variable
-        for hook in list(leaf._post_acc_hooks or ()):
-            hook(leaf)
+        run_post_accumulate_hooks(acc.variable)
 
 
 # ---------------------------------------------------------------- final callbacks
@@ -216,6 +215,25 @@ def _leaf_edge_done(acc, leaf_edges, accumulated):
 # pass runs are called, in order, once it has finished.
 
 _final_callbacks = []
+
+
+@contextlib.contextmanager
+def callback_frame():
+    """A backward pass run outside run_backward (autograd.backward(inputs=...)'s accumulation):
+    callbacks queued inside run when it ends without an error."""
+    _final_callbacks.append([])
+    try:
+        yield
+    except BaseException:
+        _final_callbacks.pop()
+        raise
+    for callback in _final_callbacks.pop():
+        callback()
+
+
+def run_post_accumulate_hooks(leaf):
+    for hook in list(leaf._post_acc_hooks or ()):
+        hook(leaf)
 
 
 def queue_callback(callback):

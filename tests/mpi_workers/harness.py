@@ -6,6 +6,7 @@ next one out of step. tests/test_distributed.py launches the script and turns ea
 check into its own pytest item (see `launch`).
 """
 import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -77,6 +78,34 @@ def _run(script, n, env, timeout):
     full_env.update(env)
     return subprocess.run([mpiexec(), "-n", str(n), sys.executable, script], env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+_launched = {}
+
+
+def shared_launch(key, run):
+    """run() once per test session for `key`. Under pytest-xdist the workers share the result
+    through files in a folder of this run (PYTEST_XDIST_TESTRUNUID), the first worker running
+    it under a lock while the others wait; without xdist, in memory."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        if key not in _launched:
+            _launched[key] = run()
+        return _launched[key]
+    folder = os.path.join(tempfile.gettempdir(), f"nnlite-mpi-{run_id}")
+    os.makedirs(folder, exist_ok=True)
+    saved = os.path.join(folder, key + ".json")
+    with open(os.path.join(folder, key + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(saved):
+            results, proc = run()
+            with open(saved + ".tmp", "w") as f:
+                json.dump({"results": results, "returncode": proc.returncode, "stdout": proc.stdout,
+                           "stderr": proc.stderr}, f)
+            os.replace(saved + ".tmp", saved)
+    with open(saved) as f:
+        done = json.load(f)
+    return done["results"], subprocess.CompletedProcess([], done["returncode"], done["stdout"], done["stderr"])
 
 
 def assert_passed(results, proc, name, n=2):
