@@ -135,6 +135,43 @@ def _step(n, s, S):
     return n, s
 
 
+@cuda.jit(device=True)
+def block_channel_sum(buf, x, t, N, C, S, c):
+    """Sum over channel c of x (N, C, S), by the block (every thread gets it)."""
+    acc = 0.0
+    n, s = _first(t, S)
+    while n < N:
+        acc += x[(n * C + c) * S + s]
+        n, s = _step(n, s, S)
+    return block_reduce(buf, acc, False)
+
+
+@cuda.jit(device=True)
+def block_channel_sum_sq(buf, x, t, N, C, S, c, m):
+    """Sum over channel c of (x - m)^2, by the block."""
+    acc = 0.0
+    n, s = _first(t, S)
+    while n < N:
+        d = x[(n * C + c) * S + s] - m
+        acc += d * d
+        n, s = _step(n, s, S)
+    return block_reduce(buf, acc, False)
+
+
+@cuda.jit(device=True)
+def block_channel_grad_sums(buf, g, x, t, N, C, S, c, m):
+    """(sum of g, sum of g * (x - m)) over channel c, by the block."""
+    sg = 0.0
+    dot = 0.0
+    n, s = _first(t, S)
+    while n < N:
+        i = (n * C + c) * S + s
+        sg += g[i]
+        dot += g[i] * (x[i] - m)
+        n, s = _step(n, s, S)
+    return block_reduce(buf, sg, False), block_reduce(buf, dot, False)
+
+
 @cuda.jit(cache=True)
 def batch_norm_cuda(x, weight, bias, y, mean, invstd, running_mean, running_var, N, C, S, eps, momentum,
                     training, update):
@@ -143,19 +180,8 @@ def batch_norm_cuda(x, weight, bias, y, mean, invstd, running_mean, running_var,
     count = N * S
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
         if training:
-            acc = 0.0
-            n, s = _first(t, S)
-            while n < N:
-                acc += x[(n * C + c) * S + s]
-                n, s = _step(n, s, S)
-            m = block_reduce(buf, acc, False) / count
-            acc = 0.0
-            n, s = _first(t, S)
-            while n < N:
-                d = x[(n * C + c) * S + s] - m
-                acc += d * d
-                n, s = _step(n, s, S)
-            var_sum = block_reduce(buf, acc, False)
+            m = block_channel_sum(buf, x, t, N, C, S, c) / count
+            var_sum = block_channel_sum_sq(buf, x, t, N, C, S, c, m)
             istd = 1.0 / math.sqrt(var_sum / count + eps)
             if update and t == 0:
                 running_mean[c] = momentum * m + (1 - momentum) * running_mean[c]
@@ -237,16 +263,7 @@ def batch_norm_bwd_cuda(g, x, weight, mean, invstd, gx, grad_weight, grad_bias, 
     count = N * S
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
         m = mean[c]
-        sg = 0.0
-        dot = 0.0
-        n, s = _first(t, S)
-        while n < N:
-            i = (n * C + c) * S + s
-            sg += g[i]
-            dot += g[i] * (x[i] - m)
-            n, s = _step(n, s, S)
-        sum_g = block_reduce(buf, sg, False)
-        dot = block_reduce(buf, dot, False)
+        sum_g, dot = block_channel_grad_sums(buf, g, x, t, N, C, S, c, m)
         if t == 0:
             grad_weight[c] = dot * invstd[c]
             grad_bias[c] = sum_g

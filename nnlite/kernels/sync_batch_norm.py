@@ -20,10 +20,11 @@ from numba import float64, njit, prange
 
 from ..backend.cuda import compiled, cuda
 from ..backend.launch import grid_1d, grid_blocks
-from ._block import BLOCK_THREADS, block_reduce
+from ._block import BLOCK_THREADS
 from ._loops import SERIAL_WORK
 from .activation import like
-from .normalization import _first, _step, channel_grad_sums, channel_sum, channel_sum_sq
+from .normalization import (block_channel_grad_sums, block_channel_sum, block_channel_sum_sq, channel_grad_sums,
+                            channel_sum, channel_sum_sq)
 
 
 # ---------------------------------------------------------------- local statistics
@@ -56,20 +57,9 @@ def local_stats_cuda(x, stats, N, C, S):
     if cuda.blockIdx.x == 0 and t == 0:
         stats[2 * C] = count
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
-        acc = 0.0
-        n, s = _first(t, S)
-        while n < N:
-            acc += x[(n * C + c) * S + s]
-            n, s = _step(n, s, S)
-        total = block_reduce(buf, acc, False)
+        total = block_channel_sum(buf, x, t, N, C, S, c)
         m = total / count if count > 0 else 0.0
-        acc = 0.0
-        n, s = _first(t, S)
-        while n < N:
-            d = x[(n * C + c) * S + s] - m
-            acc += d * d
-            n, s = _step(n, s, S)
-        m2 = block_reduce(buf, acc, False)
+        m2 = block_channel_sum_sq(buf, x, t, N, C, S, c, m)
         if t == 0:
             stats[c] = m
             stats[C + c] = m2
@@ -110,17 +100,7 @@ def grad_sums_cuda(g, x, mean, invstd, sums, grad_weight, grad_bias, N, C, S):
     buf = cuda.shared.array(BLOCK_THREADS, float64)
     t = cuda.threadIdx.x
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
-        m = mean[c]
-        sg = 0.0
-        dot = 0.0
-        n, s = _first(t, S)
-        while n < N:
-            i = (n * C + c) * S + s
-            sg += g[i]
-            dot += g[i] * (x[i] - m)
-            n, s = _step(n, s, S)
-        sum_g = block_reduce(buf, sg, False)
-        dot = block_reduce(buf, dot, False)
+        sum_g, dot = block_channel_grad_sums(buf, g, x, t, N, C, S, c, mean[c])
         if t == 0:
             sums[c] = sum_g
             sums[C + c] = dot
