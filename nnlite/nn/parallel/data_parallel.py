@@ -37,6 +37,17 @@ def _all_devices():
     return list(range(cuda.device_count()))
 
 
+def _resolve_devices(device_ids, output_device, who):
+    """CUDA ordinals of device_ids (every GPU when None) and of output_device (device_ids[0] when None)."""
+    if device_ids is None:
+        device_ids = _all_devices()
+    if not device_ids:
+        raise ValueError(f"{who}: device_ids must name at least one CUDA device, got []")
+    if output_device is None:
+        output_device = device_ids[0]
+    return [_cuda_index(d, who) for d in device_ids], _cuda_index(output_device, who)
+
+
 def _check_placement(module, src):
     for t in chain(module.parameters(), module.buffers()):
         if t.device != src:
@@ -60,16 +71,9 @@ class DataParallel(Module):
             self.module = module
             self.device_ids = []
             return
-        if device_ids is None:
-            device_ids = _all_devices()
-        if not device_ids:
-            raise ValueError("DataParallel: device_ids must name at least one CUDA device, got []")
-        if output_device is None:
-            output_device = device_ids[0]
         self.dim = dim
         self.module = module
-        self.device_ids = [_cuda_index(d, "DataParallel") for d in device_ids]
-        self.output_device = _cuda_index(output_device, "DataParallel")
+        self.device_ids, self.output_device = _resolve_devices(device_ids, output_device, "DataParallel")
         self.src_device_obj = as_device("cuda", self.device_ids[0])
         if len(self.device_ids) == 1:
             self.module.to(self.src_device_obj)
@@ -104,14 +108,7 @@ def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0, mo
         inputs = (inputs,) if inputs is not None else ()
     if not cuda_available():
         raise RuntimeError("device type could not be determined")  # torch's words without a GPU
-    if device_ids is None:
-        device_ids = _all_devices()
-    if not device_ids:
-        raise ValueError("data_parallel: device_ids must name at least one CUDA device, got []")
-    if output_device is None:
-        output_device = device_ids[0]
-    device_ids = [_cuda_index(d, "data_parallel") for d in device_ids]
-    output_device = _cuda_index(output_device, "data_parallel")
+    device_ids, output_device = _resolve_devices(device_ids, output_device, "data_parallel")
     _check_placement(module, as_device("cuda", device_ids[0]))
     inputs, module_kwargs = _scatter_or_empty(inputs, module_kwargs, device_ids, dim)
     if len(device_ids) == 1:
