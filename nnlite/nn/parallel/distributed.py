@@ -222,6 +222,10 @@ class DistributedDataParallel(Module):
             ready.work = dist.all_reduce(ready.flat, op=dist.ReduceOp.AVG, group=self.process_group,
                                          async_op=True)
             self._next_bucket += 1
+        # MPI moves a nonblocking collective along only inside MPI calls: testing the buckets in
+        # flight at each hook lets them progress while backward computes the next gradients
+        for launched in self._buckets[:self._next_bucket]:
+            launched.work.is_completed()
 
     def _finish_pass(self):
         """After backward: wait for the buckets, write the averaged gradients back."""
