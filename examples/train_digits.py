@@ -115,7 +115,8 @@ def main():
             seen += len(yb)
             bar.set_postfix(loss=f"{total / seen:.4f}")
         if rank == 0:
-            tqdm.write(f"epoch {epoch:2d}: train loss {total / seen:.4f} (rank 0's share), "
+            share = " (rank 0's share)" if args.distributed else ""
+            tqdm.write(f"epoch {epoch:2d}: train loss {total / seen:.4f}{share}, "
                        f"test accuracy {evaluate(model, x_test, y_test):.4f}")
     say(f"trained in {time.perf_counter() - start:.1f} s")
     say(f"test accuracy: {evaluate(model, x_test, y_test):.3f}")
