@@ -95,13 +95,26 @@ def _forward_loop(mode, xa, ha, ca, w_ih, w_hh, bih, bhh, w_hr, plan):
     whh_t = contiguous_array(_mT(w_hh))  # untransposed GEMMs are faster (kernels/rnn.py)
     whr_t = contiguous_array(_mT(w_hr)) if proj else whh_t
     if _cpu_loop(xa):
+        parts = get_num_threads()
         with KM.blas_on_numba_threads(xa.dtype):
             getattr(K, fwd_name.split("_")[0] + "_layer_fwd_cpu")(
-                gx, whh_t, bih, bhh, ha, ca, buf.gates, buf.hprev, buf.cprev, buf.hraw, buf.out,
-                whr_t, buf.gh, *_plan_arrays(plan), int(proj), relu, get_num_threads())
+                gx, _column_blocks(whh_t, parts), bih, bhh, ha, ca, buf.gates, buf.hprev, buf.cprev, buf.hraw,
+                buf.out, whr_t, buf.gh, *_plan_arrays(plan), int(proj), relu, parts)
     else:
         _forward_steps(fwd, buf, gx, ha, ca, whh_t, bih, bhh, whr_t if proj else None, plan, relu)
     return buf
+
+
+def _column_blocks(w, parts):
+    """A host matrix (K, N) as `parts` contiguous column blocks (parts, K, ceil(N / parts)), the last
+    zero-padded: the CPU time loop gives each thread one block of the recurrent weights."""
+    k, n = w.shape
+    width = max(1, -(-n // parts))
+    blocks = np.zeros((parts, k, width), w.dtype)
+    for p in range(parts):
+        part = w[:, p * width:(p + 1) * width]
+        blocks[p, :, :part.shape[1]] = part
+    return blocks
 
 
 def _forward_steps(fwd, buf, gx, ha, ca, whh_t, bih, bhh, whr_t, plan, relu):
@@ -132,11 +145,12 @@ def _backward_loop(mode, buf, go, dh, dc, w_hh, w_hr, plan):
     dhraw = empty_for(go, (dh.shape[0], H)) if proj else None
     zeros = _zeros_like_shape(go, (dh.shape[0], H)) if proj else None
     if _cpu_loop(go):
+        parts = get_num_threads()
         with KM.blas_on_numba_threads(go.dtype):
             getattr(K, bwd_name.split("_")[0] + "_layer_bwd_cpu")(
-                go, dh, buf.gates, buf.hprev, buf.cprev, dc, dgx, dgh, dhz, w_hh, w_hr if proj else w_hh,
-                dP if proj else dh, dhraw if proj else dh, zeros if proj else dh, *_plan_arrays(plan), int(proj),
-                relu, get_num_threads())
+                go, dh, buf.gates, buf.hprev, buf.cprev, dc, dgx, dgh, dhz, _column_blocks(w_hh, parts),
+                w_hr if proj else w_hh, dP if proj else dh, dhraw if proj else dh, zeros if proj else dh,
+                *_plan_arrays(plan), int(proj), relu, parts)
     else:
         _backward_steps(bwd, buf, go, dh, dc, dgx, dgh, dhz, w_hh, w_hr, dP, dhraw, zeros, plan, relu)
     if mode == "GRU":
