@@ -29,24 +29,24 @@ def test_distributed_data_parallel(device, check):
 @needs_mpi
 def test_a_rank_that_skips_a_collective_times_out_with_a_clear_error():
     start = time.perf_counter()
-    results, proc = run_workers("failure_worker.py", timeout=120, NNLITE_FAILURE="stall")
+    results, proc = run_workers("failure_worker.py", timeout=400, NNLITE_FAILURE="stall")
     events = {r["event"]: r for r in results.get("stall", [])}
     assert "error" in events, f"rank 0 reported {results}; stderr:\n{proc.stderr[-2000:]}"
     assert "all_reduce: timed out after 2 s" in events["error"]["error"]
     assert "unusable" in events["unusable"]["error"], "a group that timed out refuses the next call"
     assert proc.returncode != 0
-    assert time.perf_counter() - start < 60
+    assert time.perf_counter() - start < 300  # far below a hang, with room for a cold start on a busy machine
 
 
 @needs_mpi
 def test_a_rank_that_raises_ends_the_job():
     start = time.perf_counter()
-    results, proc = run_workers("failure_worker.py", timeout=120, NNLITE_FAILURE="raise")
+    results, proc = run_workers("failure_worker.py", timeout=400, NNLITE_FAILURE="raise")
     seen = f"exit {proc.returncode}, reports {results}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"
     assert "rank 1 fails on purpose" in proc.stderr + proc.stdout, seen
     assert proc.returncode != 0, seen
     assert not any(r["event"] == "all_reduce returned without rank 1" for r in results.get("raise", []))
-    assert time.perf_counter() - start < 60, "rank 0 was left waiting (the collective's timeout is 600 s)"
+    assert time.perf_counter() - start < 300, "rank 0 was left waiting (its collective waits up to 600 s)"
 
 
 # ---------------------------------------------------------------- one process, no MPI needed
