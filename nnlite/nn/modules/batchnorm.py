@@ -59,13 +59,18 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def forward(self, input):
-        self._check_input_dim(input)
+    def _running_stats_factor(self):
+        """The weight of this batch in the running statistics; counts the batch when training."""
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked)
+        return factor
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        factor = self._running_stats_factor()
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         keep_running = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if keep_running else None,
@@ -138,12 +143,8 @@ class SyncBatchNorm(_BatchNorm):
         world_size = _sync_world_size(self.process_group) if self.training else 1
         if world_size <= 1:  # eval mode, or one process: plain BatchNorm, as torch falls back to
             return super().forward(input)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked)
         from ...functional.sync_batch_norm import sync_batch_norm
+        factor = self._running_stats_factor()
         keep_running = self.track_running_stats
         return sync_batch_norm(input, self.running_mean if keep_running else None,
                                self.running_var if keep_running else None, self.weight, self.bias, factor,
@@ -172,12 +173,9 @@ class SyncBatchNorm(_BatchNorm):
 
 
 def _sync_world_size(process_group=None):
-    """The number of processes statistics are shared across: 1 unless nnlite.distributed is present
-    and initialised (it is optional: MPI may be missing)."""
-    try:
-        from ... import distributed as dist
-    except ImportError:
+    """The number of processes statistics are shared across: 1 until nnlite.distributed is
+    initialised (importing it never starts MPI), and for a process outside the group."""
+    from ... import distributed as dist
+    if not dist.is_initialized():
         return 1
-    if not (dist.is_available() and dist.is_initialized()):
-        return 1
-    return dist.get_world_size(process_group) if process_group is not None else dist.get_world_size()
+    return max(dist.get_world_size(process_group), 1)
