@@ -3,6 +3,8 @@
 Every operator is a pair of Numba kernels (CPU and CUDA) with its backward
 kernels; `import nnlite as torch` runs most code written against torch.
 """
+import math as _math
+
 from .version import __version__
 from .backend import dtype as _dtype_module
 from .backend.device import device
@@ -15,7 +17,7 @@ from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no
 from .functional import *  # noqa: F401,F403  (nnlite.add, nnlite.cat, ... as in torch)
 from . import functional, autograd
 from . import _tensor_methods  # noqa: F401  (binds Tensor methods and operators)
-from . import cuda, distributed, nn
+from . import cuda, distributed, fx, jit, nn
 from .utils.dlpack import from_dlpack
 from . import optim
 from .serialization import load, save
@@ -26,6 +28,10 @@ half = float16
 long = int64
 int = int32
 uint8 = uint8
+pi = _math.pi
+e = _math.e
+inf = _math.inf
+nan = _math.nan
 
 
 def result_type(tensor1, tensor2):

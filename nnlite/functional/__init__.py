@@ -6,15 +6,16 @@ ones that are also Tensor methods in `TENSOR_METHODS` (bound by
 neural-network part.
 """
 from ..tensor import Tensor
-from . import (activation, binary, conv, conversion, creation, dropout, indexing, linear, log2, loss,
+from . import (activation, atan, binary, conv, conversion, creation, dropout, indexing, linear, log2, loss,
                normalization, padding, pooling, reduction, shape, shape_extra, unary)
 
 # Families whose TENSOR_METHODS become Tensor methods (captured before the
 # star imports below rebind names such as `linear` to functions).
-FAMILIES = [activation, binary, conv, conversion, creation, dropout, indexing, linear, log2, loss,
+FAMILIES = [activation, atan, binary, conv, conversion, creation, dropout, indexing, linear, log2, loss,
             normalization, padding, pooling, reduction, shape, shape_extra, unary]
 
 from .activation import *  # noqa: E402,F401,F403
+from .atan import *  # noqa: E402,F401,F403
 from .attention import *  # noqa: E402,F401,F403
 from .activation_extra import *  # noqa: E402,F401,F403
 from .binary import *  # noqa: E402,F401,F403

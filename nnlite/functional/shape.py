@@ -443,8 +443,14 @@ class Flip(Function):
         return flip(g, ctx.dims), None
 
 
-def flip(x, *dims):
-    """torch.flip(x, dims) and Tensor.flip(*dims)."""
+def flip(x, *dims, **kwargs):
+    """torch.flip(x, dims) and Tensor.flip(*dims) or Tensor.flip(dims=...)."""
+    if set(kwargs) - {"dims"}:
+        raise TypeError(f"flip() got an unexpected keyword argument {sorted(set(kwargs) - {'dims'})[0]!r}")
+    if "dims" in kwargs:
+        if dims:
+            raise TypeError("flip() got multiple values for argument 'dims'")
+        dims = (kwargs["dims"],)
     dims = shape_arg(dims)
     dims = tuple(sorted({normalize_dim("flip", d, x.ndim) for d in dims}))
     return Flip.apply(x, dims)

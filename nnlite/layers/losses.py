@@ -8,7 +8,7 @@ import math
 
 import nnlite
 
-from ..ops._atan import atan
+from ..functional.atan import atan
 from ..ops._loss_utils import check_loss_boxes, check_reduction, reduce_box_loss, upcast_non_float
 from ..ops.diou_loss import _diou_iou_loss
 

@@ -8,7 +8,7 @@ import math
 
 import nnlite
 
-from ._atan import atan
+from ..functional.atan import atan2
 
 
 def _box_cxcywh_to_xyxy(boxes):
@@ -64,19 +64,9 @@ def _box_xywhr_to_xyxyxyxy(boxes):
     return nnlite.stack((x1, y1, x3, y3, x2, y2, x4, y4), dim=-1)
 
 
-def _atan2(y, x):
-    """atan2 from atan and the quadrant, as math.atan2 (no core atan2 op yet)."""
-    base = atan(y / x)
-    half_turn = nnlite.where(y < 0, nnlite.full_like(base, -math.pi), nnlite.full_like(base, math.pi))
-    left = nnlite.where(x < 0, base + half_turn, base)
-    on_axis = nnlite.where(y < 0, nnlite.full_like(base, -math.pi / 2), nnlite.full_like(base, math.pi / 2))
-    on_axis = nnlite.where(y == 0, nnlite.zeros_like(base), on_axis)
-    return nnlite.where(x == 0, on_axis, left)
-
-
 def _box_xyxyxyxy_to_xywhr(boxes):
     x1, y1, x3, y3, x2, y2, x4, y4 = boxes.unbind(-1)
-    r = _atan2(y1 - y3, x3 - x1) * 180 / math.pi
+    r = atan2(y1 - y3, x3 - x1) * 180 / math.pi
     w = ((x3 - x1) ** 2 + (y1 - y3) ** 2).sqrt()
     h = ((x3 - x2) ** 2 + (y3 - y2) ** 2).sqrt()
     return nnlite.stack((x1, y1, w, h, r), dim=-1)

@@ -14,7 +14,7 @@ from ..backend.lazy import kernels
 from ..functional._arrays import contiguous_array, empty_for
 from ..functional._util import wrap
 from ..tensor import Tensor
-from ._atan import atan
+from ..functional.atan import atan
 from ._box_convert import CONVERSIONS, FORMAT_WIDTH
 from .nms import batched_nms, nms  # noqa: F401  (torchvision.ops.boxes has them too)
 

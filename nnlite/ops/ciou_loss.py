@@ -2,7 +2,7 @@
 import math
 
 import nnlite
-from ._atan import atan
+from ..functional.atan import atan
 from ._loss_utils import check_loss_boxes, check_reduction, reduce_box_loss, upcast_non_float
 from .diou_loss import _diou_iou_loss
 

@@ -1,0 +1,83 @@
+"""atan and atan2 with their gradients (complete-IoU's aspect-ratio term, rotated box angles,
+torchvision's and detectron2's box code)."""
+import math
+
+from ..autograd.function import Function
+from ..backend import dtype as _dt
+from ..backend.lazy import kernels
+from ._arrays import contiguous_array, empty_for
+from ._util import check_tensor, flat, wrap
+
+K = kernels("atan")
+
+
+class Atan(Function):
+    @staticmethod
+    def forward(ctx, x):
+        a = contiguous_array(x._array)
+        out = empty_for(a, a.shape)
+        if a.size:
+            K.atan_fwd(flat(a), flat(out))
+        ctx.save_for_backward(x)
+        return wrap(out, x._device)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        a = contiguous_array(x._array)
+        out = empty_for(a, a.shape)
+        if a.size:
+            K.atan_bwd(flat(contiguous_array(g._array)), flat(a), flat(out))
+        return wrap(out, g._device)
+
+
+def atan(input):
+    """Elementwise arctangent, as torch.atan (integer input computes in the default float dtype)."""
+    check_tensor("atan", "input", input)
+    x = input if input.dtype.is_floating_point else input.to(_dt.get_default_dtype())
+    return Atan.apply(x)
+
+
+
+class Atan2(Function):
+    """atan(y / x) moved to the quadrant of (x, y); the gradient is written out so that it
+    stays finite on the y axis, as torch's: d/dy = x / r^2, d/dx = -y / r^2."""
+
+    @staticmethod
+    def forward(ctx, y, x):
+        from .binary import eq, lt, where
+        from .creation import full_like
+        on_y_axis = eq(x, 0)
+        base = atan(y / where(on_y_axis, full_like(x, 1), x))
+        below = lt(y, 0)
+        half_turn = where(below, full_like(base, -math.pi), full_like(base, math.pi))
+        quarter_turn = where(below, full_like(base, -math.pi / 2), full_like(base, math.pi / 2))
+        on_axis = where(eq(y, 0), full_like(base, 0), quarter_turn)
+        ctx.save_for_backward(y, x)
+        return where(on_y_axis, on_axis, where(lt(x, 0), base + half_turn, base))
+
+    @staticmethod
+    def backward(ctx, g):
+        y, x = ctx.saved_tensors
+        r2 = x * x + y * y
+        return g * x / r2, -g * y / r2
+
+
+def atan2(input, other):
+    """Elementwise atan2(input, other), as torch.atan2: the angle of the point (other, input),
+    in [-pi, pi]."""
+    from .shape import broadcast_tensors
+    check_tensor("atan2", "input", input)
+    check_tensor("atan2", "other", other)
+    dtype = _dt.promote_types(input.dtype, other.dtype)
+    if not dtype.is_floating_point:
+        dtype = _dt.get_default_dtype()
+    y, x = broadcast_tensors(input.to(dtype), other.to(dtype))
+    return Atan2.apply(y, x)
+
+
+arctan = atan
+arctan2 = atan2
+
+__all__ = ["arctan", "arctan2", "atan", "atan2"]
+TENSOR_METHODS = __all__
