@@ -8,6 +8,7 @@ import math as _math
 from .version import __version__
 from .backend import dtype as _dtype_module
 from .backend.device import device
+from .backend.layout import Layout as layout, strided
 from .backend.dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype,
                             int32, int64, promote_types, set_default_dtype, uint8)
 from .backend.memory import empty_cache

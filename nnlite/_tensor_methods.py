@@ -145,6 +145,23 @@ def _random_fill(self, fill, a, b, generator):
     return self
 
 
+def _bernoulli_(self, p=0.5, *, generator=None):
+    """Tensor.bernoulli_(p): self filled with 1 where a draw falls under p (a float or a
+    tensor of probabilities broadcast to self's shape), else 0."""
+    if isinstance(p, Tensor):
+        sample = F.creation.bernoulli(p.detach().to(self.dtype if self.dtype.is_floating_point else p.dtype)
+                                      .expand(self.shape), generator=generator)
+    else:
+        sample = F.creation.bernoulli(self.detach(), float(p), generator=generator)
+    return _copy_(self, sample)
+
+
+def _bernoulli(self, p=None, *, generator=None):
+    return F.creation.bernoulli(self, p, generator=generator)
+
+
+Tensor.bernoulli_ = _bernoulli_
+Tensor.bernoulli = _bernoulli
 Tensor.copy_ = _copy_
 Tensor.fill_ = _fill_
 Tensor.zero_ = _zero_

@@ -2,6 +2,19 @@
 import numpy as np
 
 
+class Layout:
+    """torch.layout: nnlite tensors are all dense and strided, so `strided` is the only one."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+
+strided = Layout("strided")
+
+
 def contiguous_strides(shape):
     """Element strides of a C-contiguous array of this shape."""
     strides = []

@@ -315,6 +315,25 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     return _finish(normal_(_random_float("randn", size, dtype, device), generator=generator), requires_grad)
 
 
+def bernoulli(input, p=None, *, generator=None):
+    """torch.bernoulli: 1 with probability `input` (elementwise), or with probability `p` (a
+    float) in input's shape; the result has input's dtype."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if p is not None:
+        if not 0 <= p <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+        probs = None
+    else:
+        if not input.dtype.is_floating_point:
+            raise RuntimeError(f"bernoulli: expected a floating point tensor of probabilities, got {input.dtype}")
+        probs = input.detach()
+    float_dtype = input.dtype if input.dtype.is_floating_point else _dt.get_default_dtype()
+    draws = uniform_(empty_like(input, dtype=float_dtype), generator=generator)
+    hits = draws < (p if probs is None else probs)
+    return hits.to(input.dtype)
+
+
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
     if high is None:
         low, high = 0, low
@@ -351,7 +370,7 @@ def randperm(n, *, generator=None, dtype=None, device=None):
     return tensor(perm, device=device)
 
 
-__all__ = ["arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+__all__ = ["arange", "as_tensor", "bernoulli", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
            "linspace", "ones", "ones_like", "rand", "rand_like", "randint", "randint_like", "randn",
            "randn_like", "randperm", "tensor", "zeros", "zeros_like"]
 
