@@ -488,22 +488,25 @@ def equal(input, other):
 
 
 def bitwise_and(input, other):
-    return _bitwise("bitwise_and", logical_and, input, other)
+    return _bitwise("bitwise_and", input, other)
 
 
 def bitwise_or(input, other):
-    return _bitwise("bitwise_or", logical_or, input, other)
+    return _bitwise("bitwise_or", input, other)
 
 
 def bitwise_xor(input, other):
-    return _bitwise("bitwise_xor", logical_xor, input, other)
+    return _bitwise("bitwise_xor", input, other)
 
 
-def _bitwise(op, logical, a, b):
+def _bitwise(op, a, b):
+    """&, |, ^ on integer and bool tensors (bool with bool stays bool), as torch."""
     for x in (a, b):
-        if isinstance(x, Tensor) and x.dtype is not _dt.bool_:
-            raise TypeError(f"{op}: nnlite supports bitwise ops on bool tensors only, got {x.dtype}")
-    return logical(a, b)
+        floating = x.dtype.is_floating_point if isinstance(x, Tensor) else isinstance(x, float)
+        if floating:
+            dtype = x.dtype if isinstance(x, Tensor) else "float"
+            raise RuntimeError(f"{op}: only integer and bool tensors are supported, got {dtype}")
+    return _no_grad_binary(op, op, a, b)
 
 
 def lerp(input, end, weight):

@@ -321,6 +321,63 @@ logical_or = KernelPair(logical_or_cpu, compare_cuda, LOGICAL_OR)
 logical_xor = KernelPair(logical_xor_cpu, compare_cuda, LOGICAL_XOR)
 
 
+# ---------------------------------------------------------------- bitwise (integer and bool)
+
+@njit(inline="always")
+def _bitwise_and(x, y):
+    return x & y
+
+
+@njit(inline="always")
+def _bitwise_or(x, y):
+    return x | y
+
+
+@njit(inline="always")
+def _bitwise_xor(x, y):
+    return x ^ y
+
+
+@njit(parallel=True, cache=True)
+def bitwise_and_cpu(a, b, out, walk):
+    binary_loop(_bitwise_and, a, b, out, walk)
+
+
+@njit(parallel=True, cache=True)
+def bitwise_or_cpu(a, b, out, walk):
+    binary_loop(_bitwise_or, a, b, out, walk)
+
+
+@njit(parallel=True, cache=True)
+def bitwise_xor_cpu(a, b, out, walk):
+    binary_loop(_bitwise_xor, a, b, out, walk)
+
+
+(BITWISE_AND, BITWISE_OR, BITWISE_XOR) = range(3)
+
+
+@cuda.jit(cache=True)
+def bitwise_cuda(a, b, out, walk, op):
+    # a family of its own: `&` does not type for the float arrays the arithmetic kernel takes
+    shape = (walk[0], walk[1], walk[2], walk[3])
+    sa = (walk[4], walk[5], walk[6], walk[7])
+    sb = (walk[8], walk[9], walk[10], walk[11])
+    ka, kb = operand_kind(shape, sa), operand_kind(shape, sb)
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        x, y = _operands(a, b, i, shape, sa, sb, ka, kb)
+        if op == BITWISE_AND:
+            out[i] = x & y
+        elif op == BITWISE_OR:
+            out[i] = x | y
+        else:
+            out[i] = x ^ y
+
+
+bitwise_and = KernelPair(bitwise_and_cpu, bitwise_cuda, BITWISE_AND)
+bitwise_or = KernelPair(bitwise_or_cpu, bitwise_cuda, BITWISE_OR)
+bitwise_xor = KernelPair(bitwise_xor_cpu, bitwise_cuda, BITWISE_XOR)
+
+
 # ---------------------------------------------------------------- where (ternary)
 
 @njit(inline="always")

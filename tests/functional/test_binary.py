@@ -34,6 +34,24 @@ def test_comparisons(torch, device, op):
     assert_close(got, want)
 
 
+@pytest.mark.parametrize("op, symbol", [("bitwise_and", "&"), ("bitwise_or", "|"), ("bitwise_xor", "^")])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.bool_])
+def test_bitwise_ops(torch, device, op, symbol, dtype):
+    """Integer and bool operands, broadcast, a Python int on one side; floats are refused."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 200, (3, 4)).astype(dtype)
+    b = rng.integers(0, 200, (4,)).astype(dtype)
+    got = getattr(nnlite, op)(nnlite.tensor(a, device=device), nnlite.tensor(b, device=device))
+    want = getattr(torch, op)(torch.tensor(a), torch.tensor(b))
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    assert_close(got, want)
+    if dtype != np.bool_:
+        x = nnlite.tensor(a, device=device)
+        assert_close(eval(f"x {symbol} 6"), eval(f"torch.tensor(a) {symbol} 6"))
+    with pytest.raises(RuntimeError, match=f"{op}: only integer and bool tensors.*float32"):
+        getattr(nnlite, op)(nnlite.tensor(a, device=device), nnlite.ones(4, device=device))
+
+
 @pytest.mark.parametrize("lhs, rhs", [
     (np.array([1, 2], np.int64), 2.5), (np.array([1, 2], np.int32), np.array([1.5], np.float64)),
     (np.array([True, False]), 3), (np.array([1, 2], np.uint8), 300), (np.array([1.0, 2.0], np.float32), 2),

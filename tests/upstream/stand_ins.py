@@ -29,8 +29,11 @@ def load_state_dict_from_url(url, *args, **kwargs):
     raise RuntimeError(f"the porting tests download no weights (asked for {url})")
 
 
-class ImageClassification:
+class _Preset:
     """torchvision.transforms._presets: named in the weights tables, never called here."""
 
     def __init__(self, *args, **kwargs):
         raise RuntimeError("the porting tests run no transforms")
+
+
+ImageClassification = ObjectDetection = _Preset
