@@ -347,6 +347,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     check_tensor(op, "target", target)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    target_dtype = target.dtype
     input, target = _operands(op, input, target, broadcast=False)
     if pos_weight is not None:
         check_tensor(op, "pos_weight", pos_weight)
@@ -354,8 +355,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         check_same_device(op, input, pos_weight)
         pos_weight = S.expand(pos_weight.to(input.dtype), tuple(input.shape))
     flag = input.dtype.np.type(0 if pos_weight is None else 1)
-    loss = PointwiseLoss.apply(input, target, pos_weight, "bce_logits", flag)
-    return _weighted(op, loss, weight, reduction)
+    loss = _weighted(op, PointwiseLoss.apply(input, target, pos_weight, "bce_logits", flag), weight, reduction)
+    # torch builds this loss in place in a buffer made from the target, so the result has the
+    # target's dtype: float64 logits with float32 labels give a float32 loss
+    return loss.to(target_dtype) if target_dtype.is_floating_point else loss
 
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss", "l1_loss",

@@ -259,6 +259,20 @@ def test_binary_cross_entropy_with_logits(torch, reduction, pos_weight):
     _compare(torch, "binary_cross_entropy_with_logits", [x, t], kw, grads=(0, 1))
 
 
+@pytest.mark.parametrize("input_dtype, target_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_binary_cross_entropy_with_logits_has_the_targets_dtype(torch, input_dtype, target_dtype):
+    """torch writes this loss into a buffer made from the target: float64 logits with float32
+    labels (torchvision's RPN) give a float32 loss, and the other way round a float64 one."""
+    x = randn(6, seed=37).astype(input_dtype) * 3
+    t = (np.random.default_rng(38).random(6) < 0.5).astype(target_dtype)
+    for reduction in ["none", "mean"]:
+        got = F.binary_cross_entropy_with_logits(nnlite.tensor(x), nnlite.tensor(t), reduction=reduction)
+        want = torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(t),
+                                                                    reduction=reduction)
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+        assert_close(got, want, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
                                   "binary_cross_entropy_with_logits"])
 def test_pointwise_losses_on_each_device(torch, device, name):

@@ -41,6 +41,13 @@ def torchvision_sources():
     return wheel_sources(wheel, "torchvision/")
 
 
+def installed_reference():
+    """True when NNLITE_UPSTREAM_REFERENCE=installed: the PyTorch side imports the installed
+    torchvision (its compiled kernels included) instead of porting the wheel's files onto PyTorch.
+    For a developer's venv that has torchvision; CI has none."""
+    return os.environ.get("NNLITE_UPSTREAM_REFERENCE") == "installed"
+
+
 def detectron2_sources():
     """{module: source} of a detectron2 checkout (DETECTRON2_SRC), or a skip saying why not:
     detectron2 is not on the package index."""

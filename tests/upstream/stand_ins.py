@@ -37,3 +37,13 @@ class _Preset:
 
 
 ImageClassification = ObjectDetection = _Preset
+
+
+def _has_ops():
+    """torchvision.extension: no compiled extension, so torchvision's Python files take their
+    pure-PyTorch paths where they have one (roi_align's `_roi_align`)."""
+    return False
+
+
+def _register_custom_op():
+    """torchvision.ops._register_onnx_ops: ONNX export symbolics; nothing is exported here."""

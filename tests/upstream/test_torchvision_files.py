@@ -7,13 +7,15 @@ Each file is loaded twice from torchvision's wheel: once with `torch` -> `nnlite
 The PyTorch model's weights are loaded into the nnlite one through state_dict, so the keys must
 match too. torchvision's plumbing (API-usage logging, the weights download) is stood in for by
 tests/upstream/stand_ins.py; torchvision itself is never installed."""
+import importlib
+
 import numpy as np
 import pytest
 
 import nnlite
 from tests.helpers import assert_close, to_numpy
 from .porting import PORTED, port
-from .sources import torchvision_sources
+from .sources import installed_reference, torchvision_sources
 
 torch = pytest.importorskip("torch")
 
@@ -40,8 +42,10 @@ def tv(tmp_path_factory):
     on_nnlite = {"torch": "nnlite", **PLUMBING, **KERNEL_WRAPPERS, **{f: PORTED for f in FILES}}
     on_torch = {**PLUMBING, **KERNEL_WRAPPERS, **{f: PORTED for f in FILES}}
     short = lambda modules: {k.rsplit(".", 1)[-1]: v for k, v in modules.items()}  # noqa: E731
-    return (short(port(sources, on_nnlite, str(tmp_path_factory.mktemp("tv_nnlite")))),
-            short(port(sources, on_torch, str(tmp_path_factory.mktemp("tv_torch")))))
+    ours = port(sources, on_nnlite, str(tmp_path_factory.mktemp("tv_nnlite")))
+    if installed_reference():
+        return short(ours), short({name: importlib.import_module(name) for name in FILES})
+    return short(ours), short(port(sources, on_torch, str(tmp_path_factory.mktemp("tv_torch"))))
 
 
 def _boxes(n, seed, dtype=np.float64):
