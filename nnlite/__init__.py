@@ -18,7 +18,7 @@ from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no
 from .functional import *  # noqa: F401,F403  (nnlite.add, nnlite.cat, ... as in torch)
 from . import functional, autograd
 from . import _tensor_methods  # noqa: F401  (binds Tensor methods and operators)
-from . import cuda, distributed, fx, jit, nn
+from . import _C, cuda, distributed, fx, jit, nn  # noqa: F401  (_C, fx, jit: eager stand-ins)
 from .utils.dlpack import from_dlpack
 from . import optim
 from .serialization import load, save

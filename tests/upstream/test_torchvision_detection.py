@@ -1,6 +1,6 @@
-"""torchvision 0.28's Faster R-CNN files (faster_rcnn.py, rpn.py, roi_heads.py, anchor_utils.py,
-transform.py, generalized_rcnn.py, detection/_utils.py and the backbone files) run on nnlite
-with only their imports changed: `torch` -> `nnlite`, `torchvision.ops` -> `nnlite.ops`.
+"""torchvision 0.28's detection model files (Faster, Mask and Keypoint R-CNN, RetinaNet, FCOS, SSD
+and SSDlite, with their RPN, heads, anchors, transforms and backbones) run on nnlite with only
+their imports changed: `torch` -> `nnlite`, `torchvision.ops` -> `nnlite.ops`.
 
 The reference is the same files on PyTorch with torchvision.ops' own Python files, where roi_align
 takes torchvision's pure-PyTorch path (there is no compiled extension) and NMS is the plain greedy
@@ -23,15 +23,26 @@ torch = pytest.importorskip("torch")
 MODEL_FILES = ["torchvision._utils"] + [f"torchvision.models.{m}" for m in [
     "_api", "_meta", "_utils", "resnet", "mobilenet", "mobilenetv2", "mobilenetv3"]] + [
     f"torchvision.models.detection.{m}" for m in [
-        "_utils", "anchor_utils", "backbone_utils", "faster_rcnn", "generalized_rcnn", "image_list",
-        "roi_heads", "rpn", "transform"]]
+        "_utils", "anchor_utils", "backbone_utils", "faster_rcnn", "fcos", "generalized_rcnn", "image_list",
+        "keypoint_rcnn", "mask_rcnn", "retinanet", "roi_heads", "rpn", "ssd", "ssdlite", "transform"]] + [
+    "torchvision.models.vgg"]
 TORCH_PLUMBING = {**PLUMBING, "torchvision.ops._register_onnx_ops": "tests.upstream.stand_ins"}
-CONFIG = dict(weights=None, weights_backbone=None, num_classes=4, min_size=64, max_size=96,
-              rpn_pre_nms_top_n_test=60, rpn_post_nms_top_n_test=25, box_detections_per_img=12,
-              box_score_thresh=0.0,
-              # samplers keep every anchor and proposal, so no random subset decides the losses
-              rpn_batch_size_per_image=10 ** 6, box_batch_size_per_image=10 ** 6,
-              rpn_pre_nms_top_n_train=80, rpn_post_nms_top_n_train=30)
+SMALL = dict(weights=None, weights_backbone=None, num_classes=4, min_size=64, max_size=96)
+RCNN = dict(SMALL, rpn_pre_nms_top_n_test=60, rpn_post_nms_top_n_test=25, box_detections_per_img=12,
+            box_score_thresh=0.0, rpn_pre_nms_top_n_train=80, rpn_post_nms_top_n_train=30,
+            # the samplers keep every anchor and proposal: no random subset decides the losses
+            rpn_batch_size_per_image=10 ** 6, box_batch_size_per_image=10 ** 6)
+DENSE = dict(SMALL, score_thresh=0.0, detections_per_img=12, topk_candidates=40)
+# (file, builder, its arguments): every detection model torchvision 0.28 defines
+MODELS = [("faster_rcnn", "fasterrcnn_resnet50_fpn", RCNN),
+          ("mask_rcnn", "maskrcnn_resnet50_fpn", RCNN),
+          ("keypoint_rcnn", "keypointrcnn_resnet50_fpn", dict(RCNN, num_keypoints=5)),
+          ("retinanet", "retinanet_resnet50_fpn", DENSE),
+          ("fcos", "fcos_resnet50_fpn", DENSE),
+          ("ssdlite", "ssdlite320_mobilenet_v3_large", dict(weights=None, weights_backbone=None, num_classes=4,
+                                                            score_thresh=0.0, detections_per_img=12, topk_candidates=40)),
+          ("ssd", "ssd300_vgg16", dict(weights=None, weights_backbone=None, num_classes=4, score_thresh=0.0,
+                                       detections_per_img=12, topk_candidates=40, size=(96, 96)))]
 
 
 def _greedy_nms(boxes, scores, iou_threshold):
@@ -64,24 +75,26 @@ def _nms_op(dets: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> t
 
 @pytest.fixture(scope="module")
 def detection(tmp_path_factory):
-    """(faster_rcnn on nnlite, faster_rcnn on PyTorch)."""
+    """{file: (the module on nnlite, the module on PyTorch)} for the files in MODELS."""
     sources = torchvision_sources()
-    name = "torchvision.models.detection.faster_rcnn"
+    names = [f"torchvision.models.detection.{file}" for file, _, _ in MODELS]
     on_nnlite = {"torch": "nnlite", **PLUMBING, "torchvision.ops": "nnlite.ops",
                  **{f: PORTED for f in MODEL_FILES}}
-    ours = port(sources, on_nnlite, str(tmp_path_factory.mktemp("det_nnlite")))[name]
+    ours = port(sources, on_nnlite, str(tmp_path_factory.mktemp("det_nnlite")))
     if installed_reference():  # torchvision's own kernels, registered when it is imported
-        return ours, importlib.import_module(name)
-    _register_torch_nms()
-    on_torch = {**TORCH_PLUMBING, "torchvision.ops": PORTED, **{f: PORTED for f in MODEL_FILES}}
-    return ours, port(sources, on_torch, str(tmp_path_factory.mktemp("det_torch")))[name]
+        theirs = {name: importlib.import_module(name) for name in names}
+    else:
+        _register_torch_nms()
+        on_torch = {**TORCH_PLUMBING, "torchvision.ops": PORTED, **{f: PORTED for f in MODEL_FILES}}
+        theirs = port(sources, on_torch, str(tmp_path_factory.mktemp("det_torch")))
+    return {name.rsplit(".", 1)[-1]: (ours[name], theirs[name]) for name in names}
 
 
-def _models(detection):
-    ours, ref = detection
+def _models(detection, file, builder, kwargs):
+    ours, ref = detection[file]
     torch.manual_seed(0)
-    reference = ref.fasterrcnn_resnet50_fpn(**CONFIG).double()
-    model = ours.fasterrcnn_resnet50_fpn(**CONFIG).double()
+    reference = getattr(ref, builder)(**kwargs).double()
+    model = getattr(ours, builder)(**kwargs).double()
     _load(model, reference)
     return model, reference
 
@@ -92,42 +105,68 @@ def _images(seed=0):
     return [nnlite.tensor(a) for a in arrays], [torch.tensor(a) for a in arrays]
 
 
-def _targets(module):
-    return [{"boxes": module.tensor([[5., 6., 40., 50.], [20., 10., 60., 55.]], dtype=module.float64),
-             "labels": module.tensor([1, 3])},
-            {"boxes": module.tensor([[0., 0., 30., 30.]], dtype=module.float64), "labels": module.tensor([2])}]
+def _targets(module, seed=0):
+    """Two images' boxes and labels, with the masks and keypoints that Mask and Keypoint R-CNN train on."""
+    rng = np.random.default_rng(seed)
+    boxes = [np.array([[5., 6., 40., 50.], [20., 10., 60., 55.]]), np.array([[0., 0., 30., 30.]])]
+    targets = []
+    for b, labels, (h, w) in zip(boxes, [[1, 3], [2]], [(60, 80), (72, 64)]):
+        keypoints = np.concatenate([rng.uniform(b[:, None, :2], b[:, None, 2:], (len(b), 5, 2)),
+                                    np.ones((len(b), 5, 1))], 2)
+        targets.append({"boxes": module.tensor(b), "labels": module.tensor(labels),
+                        "masks": module.tensor((rng.random((len(b), h, w)) < 0.5).astype(np.uint8)),
+                        "keypoints": module.tensor(keypoints.astype(np.float32))})  # torchvision requires float32
+    return targets
 
 
-def test_faster_rcnn_detections(detection):
-    model, reference = _models(detection)
+def _same_dtype(a, b):
+    assert str(a.dtype).split(".")[-1] == str(b.dtype).split(".")[-1]
+
+
+@pytest.mark.parametrize("file, builder, kwargs", MODELS, ids=[m[0] for m in MODELS])
+def test_detections(detection, file, builder, kwargs):
+    model, reference = _models(detection, file, builder, kwargs)
     images, timages = _images()
     with nnlite.no_grad():
         out = model.eval()(images)
     with torch.no_grad():
         expected = reference.eval()(timages)
     for o, e in zip(out, expected):
-        assert list(o) == list(e) == ["boxes", "labels", "scores"]
-        assert len(e["boxes"]) == CONFIG["box_detections_per_img"]
-        np.testing.assert_array_equal(to_numpy(o["labels"]), to_numpy(e["labels"]))
-        assert_close(o["boxes"], e["boxes"], rtol=1e-9, atol=1e-9)
-        assert_close(o["scores"], e["scores"], rtol=1e-9, atol=1e-12)
+        assert list(o) == list(e)
+        assert len(e["boxes"]) == 12  # detections_per_img: every model had something to keep
+        for key in e:
+            _same_dtype(o[key], e[key])
+            if e[key].dtype == torch.int64:
+                np.testing.assert_array_equal(to_numpy(o[key]), to_numpy(e[key]))
+            else:
+                assert_close(o[key], e[key], rtol=1e-9, atol=1e-9)
 
 
-def test_faster_rcnn_training_losses_and_gradients(detection):
-    model, reference = _models(detection)
+GRADIENTS = ["backbone.body.conv1.weight", "backbone.body.layer2.0.conv2.weight", "backbone.fpn.layer_blocks.1.0.weight",
+             "rpn.head.conv.0.0.weight", "rpn.head.bbox_pred.weight", "roi_heads.box_head.fc6.weight",
+             "roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.bbox_pred.bias",
+             "roi_heads.mask_head.0.0.weight", "roi_heads.mask_predictor.mask_fcn_logits.weight",
+             "roi_heads.keypoint_head.0.weight", "roi_heads.keypoint_predictor.kps_score_lowres.weight",
+             "head.classification_head.conv.0.0.weight", "head.regression_head.bbox_reg.weight",
+             "head.classification_head.module_list.0.1.0.weight", "head.regression_head.module_list.5.weight",
+             "backbone.features.0.0.weight", "backbone.features.0.0.0.weight"]
+
+
+@pytest.mark.parametrize("file, builder, kwargs", MODELS, ids=[m[0] for m in MODELS])
+def test_training_losses_and_gradients(detection, file, builder, kwargs):
+    model, reference = _models(detection, file, builder, kwargs)
     images, timages = _images(1)
     losses = model.train()(images, _targets(nnlite))
     expected = reference.train()(timages, _targets(torch))
     assert list(losses) == list(expected)
-    for key in expected:  # loss_objectness is float32 on both sides: its labels are float32
-        assert str(losses[key].dtype).split(".")[-1] == str(expected[key].dtype).split(".")[-1]
+    for key in expected:  # RPN's loss_objectness is float32 on both sides: its labels are float32
+        _same_dtype(losses[key], expected[key])
         tolerance = 1e-9 if expected[key].dtype == torch.float64 else 1e-6
         assert_close(losses[key], expected[key], rtol=tolerance, atol=1e-12)
     sum(losses.values()).backward()
     sum(expected.values()).backward()
     ours, theirs = dict(model.named_parameters()), dict(reference.named_parameters())
-    for name in ["backbone.body.conv1.weight", "backbone.body.layer2.0.conv2.weight",
-                 "backbone.fpn.layer_blocks.1.0.weight", "rpn.head.conv.0.0.weight",
-                 "rpn.head.bbox_pred.weight", "roi_heads.box_head.fc6.weight",
-                 "roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.bbox_pred.bias"]:
+    checked = [name for name in GRADIENTS if name in theirs]
+    assert len(checked) >= 2
+    for name in checked:
         assert_close(ours[name].grad, theirs[name].grad, rtol=1e-7, atol=1e-10)
