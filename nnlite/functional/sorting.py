@@ -22,6 +22,7 @@ from ._util import check_tensor, empty_array, flat, normalize_dim, wrap
 from .reduction import _cumsum_array, return_types
 
 KS = kernels("sorting")
+SELECT_MIN_ROWS_CUDA = 256   # rows that a thread-per-row topk needs to beat the CUDA sort
 
 return_types.sort = collections.namedtuple("sort", ["values", "indices"], module="nnlite.return_types")
 return_types.topk = collections.namedtuple("topk", ["values", "indices"], module="nnlite.return_types")
@@ -38,10 +39,7 @@ def _key_array(a):
 def _sorted_rows(a, dim, descending, device):
     """(values, indices, order): array a sorted along dim, as (rows, L) arrays whose rows are
     a's lines along dim, with a's other dims (in `order`) in front."""
-    order = tuple(d for d in range(len(a.shape)) if d != dim) + (dim,)
-    x = flat(contiguous_array(permuted(a, order)))
-    L = a.shape[dim]
-    rows = x.size // L if L else 0
+    x, rows, L, order = _rows_view(a, dim)
     dtype = _dt.from_numpy_dtype(a.dtype)
     values = empty_array((rows, L), dtype, device)
     indices = empty_array((rows, L), _dt.int64, device)
@@ -68,11 +66,39 @@ def _columns(rows_array, lo, hi):
     return basic_view_array(rows_array, (slice(None), slice(lo, hi)))
 
 
+def _rows_view(a, dim):
+    """(x, rows, L, order): array a with dim moved last, as a flat contiguous array of rows."""
+    order = tuple(d for d in range(len(a.shape)) if d != dim) + (dim,)
+    x = flat(contiguous_array(permuted(a, order)))
+    L = a.shape[dim]
+    return x, (x.size // L if L else 0), L, order
+
+
+def _heap_pays(rows, L, k, device):
+    """topk by a bounded heap per row (O(L log k)) rather than a full sort: when k is small
+    against L; on CUDA (a thread per row) only when there are rows enough to fill the GPU."""
+    return 0 < k and 4 * k <= L and (device.type == "cpu" or rows >= SELECT_MIN_ROWS_CUDA)
+
+
+def _first_k_rows(a, dim, descending, k, device):
+    """(values, indices, order) of the first k of each row in the sort order, as (rows, k) arrays."""
+    x, rows, L, order = _rows_view(a, dim)
+    values = empty_array((rows, k), _dt.from_numpy_dtype(a.dtype), device)
+    indices = empty_array((rows, k), _dt.int64, device)
+    KS.select_rows(_key_array(x), flat(_key_array(values)), flat(indices), rows, L, k, bool(descending))
+    return values, indices, order
+
+
 def _selection(x, dim, descending, lo, hi):
     """(values, indices) arrays: positions lo:hi of x sorted along dim (x at least 1-d)."""
-    values, indices, order = _sorted_rows(x._array, dim, descending, x._device)
-    shape = x._array.shape
-    return _restore(values, shape, order, lo, hi), _restore(indices, shape, order, lo, hi)
+    a = x._array
+    L = a.shape[dim]
+    if lo == 0 and _heap_pays(a.size // L if L else 0, L, hi, x._device):
+        values, indices, order = _first_k_rows(a, dim, descending, hi, x._device)
+        lo, hi = 0, hi
+    else:
+        values, indices, order = _sorted_rows(a, dim, descending, x._device)
+    return _restore(values, a.shape, order, lo, hi), _restore(indices, a.shape, order, lo, hi)
 
 
 class Select(Function):

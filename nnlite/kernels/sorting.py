@@ -21,8 +21,14 @@ by a binary search in the other run of its pair, which is exact because no two
 (key, position) pairs are equal. Cost: O(L log^2 TILE) for the tiles plus
 O(L log L) work for each of log2(L / TILE) merge passes; simple rather than fast.
 The values are gathered afterwards (the indexing family's gather kernel).
+
+topk of a few (k <= L / 4) runs `select_rows` instead: per row a bounded heap of
+the best k (key, position) pairs, heap-sorted at the end; O(L log k), and on
+random data nearly one comparison per element. Its CUDA twin runs a thread per
+row, which the functional layer uses only for many rows.
 """
 from numba import int32, njit, prange
+from numba.extending import register_jitable
 
 from ..backend.cuda import SIMULATOR, compiled, cuda
 from ..backend.kernel_pair import KernelPair
@@ -37,7 +43,8 @@ TILE_THREADS = 8 if SIMULATOR else 256     # CUDA: threads of a tile-sorting blo
 
 # ---------------------------------------------------------------- the order
 
-@njit(inline="always")
+# Written once for both targets: register_jitable compiles them into CPU and CUDA kernels alike.
+@register_jitable
 def _key_before(a, b, descending):
     """Key a sorts strictly before key b; NaN is the largest value (a != a only for NaN)."""
     if descending:
@@ -45,19 +52,12 @@ def _key_before(a, b, descending):
     return a < b or (b != b and a == a)
 
 
-@cuda.jit(device=True)
-def _key_before_dev(a, b, descending):
-    if descending:
-        return a > b or (a != a and b == b)
-    return a < b or (b != b and a == a)
-
-
-@cuda.jit(device=True)
-def _pair_before_dev(a, ia, b, ib, descending):
+@register_jitable
+def _pair_before(a, ia, b, ib, descending):
     """(a, ia) sorts before (b, ib): by key, then (equal keys, or two NaNs) by position."""
-    if _key_before_dev(a, b, descending):
+    if _key_before(a, b, descending):
         return True
-    if _key_before_dev(b, a, descending):
+    if _key_before(b, a, descending):
         return False
     return ia < ib
 
@@ -154,7 +154,7 @@ def _slot_before(keys, pos, a, b, descending):
         return False
     if pos[b] < 0:
         return True
-    return _pair_before_dev(keys[a], pos[a], keys[b], pos[b], descending)
+    return _pair_before(keys[a], pos[a], keys[b], pos[b], descending)
 
 
 @cuda.jit(device=True)
@@ -217,7 +217,7 @@ def _count_before(x, src, base, lo, hi, key, position, descending):
     while a < b:
         mid = (a + b) // 2
         q = src[base + mid]
-        if _pair_before_dev(x[base + q], q, key, position, descending):
+        if _pair_before(x[base + q], q, key, position, descending):
             a = mid + 1
         else:
             b = mid
@@ -266,6 +266,78 @@ class SortPair(KernelPair):
 
 
 sort_rows = SortPair(sort_rows_cpu, sort_tiles_cuda)
+
+
+# ---------------------------------------------------------------- topk of few: a bounded heap per row
+
+@register_jitable
+def _sift_down(vals, idx, lo, p, n, descending):
+    """Restore the heap below slot p of the n-slot heap at lo: each parent sorts after its children
+    (the root is the worst kept element)."""
+    while True:
+        c = 2 * p + 1
+        if c >= n:
+            return
+        if c + 1 < n and _pair_before(vals[lo + c], idx[lo + c], vals[lo + c + 1], idx[lo + c + 1], descending):
+            c += 1                                   # the later of the two children
+        if not _pair_before(vals[lo + p], idx[lo + p], vals[lo + c], idx[lo + c], descending):
+            return
+        v = vals[lo + p]
+        vals[lo + p] = vals[lo + c]
+        vals[lo + c] = v
+        i = idx[lo + p]
+        idx[lo + p] = idx[lo + c]
+        idx[lo + c] = i
+        p = c
+
+
+@register_jitable
+def _select_row(x, vals, idx, row, L, k, descending):
+    """The first k of row `row` of x in the sort order, sorted, into vals/idx (rows of k): a heap
+    of the best k so far; an element enters when it sorts before the worst kept one."""
+    xs = row * L
+    lo = row * k
+    for j in range(k):
+        vals[lo + j] = x[xs + j]
+        idx[lo + j] = j
+    for p in range(k // 2 - 1, -1, -1):
+        _sift_down(vals, idx, lo, p, k, descending)
+    for j in range(k, L):
+        v = x[xs + j]
+        if _pair_before(v, j, vals[lo], idx[lo], descending):
+            vals[lo] = v
+            idx[lo] = j
+            _sift_down(vals, idx, lo, 0, k, descending)
+    for n in range(k - 1, 0, -1):                    # heapsort: the worst goes to the end
+        v = vals[lo]
+        vals[lo] = vals[lo + n]
+        vals[lo + n] = v
+        i = idx[lo]
+        idx[lo] = idx[lo + n]
+        idx[lo + n] = i
+        _sift_down(vals, idx, lo, 0, n, descending)
+
+
+@njit(parallel=True, cache=True)
+def select_rows_cpu(x, values, indices, rows, L, k, descending):
+    """values/indices (rows, k) = the first k of each row of x (rows, L) in the stable sort order,
+    sorted: topk for k much smaller than L, O(L log k) per row instead of a full sort."""
+    if rows == 1 or rows * L <= SERIAL_WORK:
+        for r in range(rows):
+            _select_row(x, values, indices, r, L, k, descending)
+    else:
+        for r in prange(rows):
+            _select_row(x, values, indices, r, L, k, descending)
+
+
+@cuda.jit(cache=True)
+def select_rows_cuda(x, values, indices, rows, L, k, descending):
+    # A thread per row: worth it only with many rows (the functional layer decides).
+    for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
+        _select_row(x, values, indices, r, L, k, descending)
+
+
+select_rows = KernelPair(select_rows_cpu, select_rows_cuda)
 
 
 # ---------------------------------------------------------------- unique: runs of equal sorted values

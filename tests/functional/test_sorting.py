@@ -112,14 +112,30 @@ def test_sort_zero_dim_transposed_and_result_type(torch, device):
 
 
 def test_sort_long_row_cuda_path(torch, device):
-    """Rows over the CUDA tile (1024 elements) take the global merge passes."""
-    x = _data((1, 1100), np.int64, seed=5)  # integers 0..8: long runs of ties test stability
-    a, t = _both(x, device)
-    for descending in (False, True):
-        got = a.sort(descending=descending)
-        want = t.sort(descending=descending, stable=True)
-        _equal(got.values, want.values)
-        _equal(got.indices, want.indices)
+    """Rows over the CUDA tile (1024 elements) take the global merge passes (one pass for 1100,
+    two for 2100: the passes start in either buffer)."""
+    for n, directions in ((1100, (False, True)), (2100, (True,))):
+        x = _data((1, n), np.int64, seed=5)  # integers 0..8: long runs of ties test stability
+        a, t = _both(x, device)
+        for descending in directions:
+            got = a.sort(descending=descending)
+            want = t.sort(descending=descending, stable=True)
+            _equal(got.values, want.values)
+            _equal(got.indices, want.indices)
+
+
+def test_sort_parallel_cpu_paths(torch):
+    """Work over the CPU kernels' serial size: prange over runs and pairs, one long row."""
+    for shape, dim in (((40, 700), -1), ((700, 40), 0), ((1, 20000), -1)):
+        x = _data(shape, np.float32, seed=16, ties=True)
+        a, t = _both(x, "cpu")
+        for descending in (False, True):
+            got = a.sort(dim=dim, descending=descending)
+            want = t.sort(dim=dim, descending=descending, stable=True)
+            _equal(got.values, want.values)
+            _equal(got.indices, want.indices)
+            top = a.topk(5, dim=dim, largest=descending)
+            _equal(top.indices, want.indices.narrow(dim, 0, 5))
 
 
 def test_msort_matches_torch(torch, device):
@@ -163,6 +179,20 @@ def test_topk_ties_lowest_index_first(torch, device):
     np.testing.assert_array_equal(to_numpy(got.indices), [[1, 2, 4]])
     got = a.topk(2, largest=False)
     np.testing.assert_array_equal(to_numpy(got.indices), [[3, 0]])
+
+
+def test_topk_few_of_many_ties_and_nan(torch, device):
+    """Small k of long rows takes the bounded-heap kernel (on CUDA with 256 rows or more): its
+    order must equal the stable sort's first k, NaN first when largest."""
+    x = _data((256, 9), np.float64, seed=15, ties=True)
+    x[::7, 3] = np.nan
+    x[::11, 8] = np.nan
+    a, t = _both(x, device)
+    for largest in (True, False):
+        got = nnlite.topk(a, 2, largest=largest)
+        want = torch.sort(t, descending=largest, stable=True)
+        np.testing.assert_array_equal(to_numpy(got.values), want.values[:, :2].numpy())
+        _equal(got.indices, want.indices[:, :2])
 
 
 @pytest.mark.parametrize("keepdim", [False, True])
