@@ -36,6 +36,14 @@ def _key_array(a):
     return a.view(np.uint8) if a.dtype == np.bool_ else a
 
 
+def _rows_view(a, dim):
+    """(x, rows, L, order): array a with dim moved last, as a flat contiguous array of rows."""
+    order = tuple(d for d in range(len(a.shape)) if d != dim) + (dim,)
+    x = flat(contiguous_array(permuted(a, order)))
+    L = a.shape[dim]
+    return x, (x.size // L if L else 0), L, order
+
+
 def _sorted_rows(a, dim, descending, device):
     """(values, indices, order): array a sorted along dim, as (rows, L) arrays whose rows are
     a's lines along dim, with a's other dims (in `order`) in front."""
@@ -66,14 +74,6 @@ def _columns(rows_array, lo, hi):
     return basic_view_array(rows_array, (slice(None), slice(lo, hi)))
 
 
-def _rows_view(a, dim):
-    """(x, rows, L, order): array a with dim moved last, as a flat contiguous array of rows."""
-    order = tuple(d for d in range(len(a.shape)) if d != dim) + (dim,)
-    x = flat(contiguous_array(permuted(a, order)))
-    L = a.shape[dim]
-    return x, (x.size // L if L else 0), L, order
-
-
 def _heap_pays(rows, L, k, device):
     """topk by a bounded heap per row (O(L log k)) rather than a full sort: when k is small
     against L; on CUDA (a thread per row) only when there are rows enough to fill the GPU."""
@@ -95,7 +95,6 @@ def _selection(x, dim, descending, lo, hi):
     L = a.shape[dim]
     if lo == 0 and _heap_pays(a.size // L if L else 0, L, hi, x._device):
         values, indices, order = _first_k_rows(a, dim, descending, hi, x._device)
-        lo, hi = 0, hi
     else:
         values, indices, order = _sorted_rows(a, dim, descending, x._device)
     return _restore(values, a.shape, order, lo, hi), _restore(indices, a.shape, order, lo, hi)
