@@ -13,6 +13,8 @@ from . import (activation, atan, binary, conv, conversion, creation, dropout, in
 # star imports below rebind names such as `linear` to functions).
 FAMILIES = [activation, atan, binary, conv, conversion, creation, dropout, indexing, linear, log2, loss,
             normalization, padding, pooling, reduction, shape, shape_extra, unary]
+from . import sorting  # noqa: E402
+FAMILIES.append(sorting)
 
 from .activation import *  # noqa: E402,F401,F403
 from .atan import *  # noqa: E402,F401,F403
@@ -43,3 +45,4 @@ from .sparse import *  # noqa: E402,F401,F403
 from .unary import *  # noqa: E402,F401,F403
 from .upsampling import *  # noqa: E402,F401,F403
 from .vision import *  # noqa: E402,F401,F403
+from .sorting import *  # noqa: E402,F401,F403
