@@ -42,7 +42,7 @@ MODELS = [("faster_rcnn", "fasterrcnn_resnet50_fpn", RCNN),
           ("ssdlite", "ssdlite320_mobilenet_v3_large", dict(weights=None, weights_backbone=None, num_classes=4,
                                                             score_thresh=0.0, detections_per_img=12, topk_candidates=40)),
           ("ssd", "ssd300_vgg16", dict(weights=None, weights_backbone=None, num_classes=4, score_thresh=0.0,
-                                       detections_per_img=12, topk_candidates=40, size=(96, 96)))]
+                                       detections_per_img=12, topk_candidates=40))]
 
 
 def _greedy_nms(boxes, scores, iou_threshold):
@@ -94,6 +94,10 @@ def _models(detection, file, builder, kwargs):
     ours, ref = detection[file]
     torch.manual_seed(0)
     reference = getattr(ref, builder)(**kwargs).double()
+    if file == "ssdlite":  # at its init the features are flat and every anchor scores the same
+        with torch.no_grad():  # (exact ties, in any order): perturb the weights
+            for parameter in reference.parameters():
+                parameter.add_(torch.randn_like(parameter) * 0.01)
     model = getattr(ours, builder)(**kwargs).double()
     _load(model, reference)
     return model, reference
@@ -142,16 +146,6 @@ def test_detections(detection, file, builder, kwargs):
                 assert_close(o[key], e[key], rtol=1e-9, atol=1e-9)
 
 
-GRADIENTS = ["backbone.body.conv1.weight", "backbone.body.layer2.0.conv2.weight", "backbone.fpn.layer_blocks.1.0.weight",
-             "rpn.head.conv.0.0.weight", "rpn.head.bbox_pred.weight", "roi_heads.box_head.fc6.weight",
-             "roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.bbox_pred.bias",
-             "roi_heads.mask_head.0.0.weight", "roi_heads.mask_predictor.mask_fcn_logits.weight",
-             "roi_heads.keypoint_head.0.weight", "roi_heads.keypoint_predictor.kps_score_lowres.weight",
-             "head.classification_head.conv.0.0.weight", "head.regression_head.bbox_reg.weight",
-             "head.classification_head.module_list.0.1.0.weight", "head.regression_head.module_list.5.weight",
-             "backbone.features.0.0.weight", "backbone.features.0.0.0.weight"]
-
-
 @pytest.mark.parametrize("file, builder, kwargs", MODELS, ids=[m[0] for m in MODELS])
 def test_training_losses_and_gradients(detection, file, builder, kwargs):
     model, reference = _models(detection, file, builder, kwargs)
@@ -165,8 +159,9 @@ def test_training_losses_and_gradients(detection, file, builder, kwargs):
         assert_close(losses[key], expected[key], rtol=tolerance, atol=1e-12)
     sum(losses.values()).backward()
     sum(expected.values()).backward()
-    ours, theirs = dict(model.named_parameters()), dict(reference.named_parameters())
-    checked = [name for name in GRADIENTS if name in theirs]
-    assert len(checked) >= 2
-    for name in checked:
-        assert_close(ours[name].grad, theirs[name].grad, rtol=1e-7, atol=1e-10)
+    ours = dict(model.named_parameters())
+    for name, parameter in reference.named_parameters():  # every parameter's gradient
+        if parameter.grad is None:
+            assert ours[name].grad is None, name
+        else:
+            assert_close(ours[name].grad, parameter.grad, rtol=1e-7, atol=1e-10)
