@@ -5,15 +5,15 @@ packages that are not installed here (fvcore, torchvision, detectron2's _C).
   the module to nnlite.layers.blocks, which has both).
 - detectron2.layers.deform_conv: DeformConv / ModulatedDeformConv with detectron2's arguments,
   parameters and norm/activation, computed by `deform_conv2d` below: a slow reference written
-  with grid_sample (bilinear, zero outside, align_corners=True puts sample k on pixel k), or
+  with gather (bilinear, zero outside), or
   torchvision.ops.deform_conv2d where a test swaps it in. detectron2 itself runs
-  torchvision's op on the CPU (and has no CPU backward).
+  torchvision's op on the CPU (and has no CPU backward); its CUDA kernels' rule on the border
+  lines y = -1, x = -1 is kept here (see the comment in the function).
 - detectron2's other kernel wrappers (nms, roi_align, ...): no kernel exists on this side, so
   calling one says so; these tests compare those with nnlite's own ops elsewhere.
 """
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 def c2_msra_fill(module):
@@ -49,19 +49,38 @@ def _tap_positions(offset, kernel, stride, padding, dilation):
     return y, x
 
 
-def _grid_sample_deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None):
-    """torchvision.ops.deform_conv2d's arguments and layout, on grid_sample: each tap samples
-    the input bilinearly at its moved position (zero outside), is scaled by its mask, and the
-    samples are contracted with the weight as im2col would."""
+def _bilinear(image, y, x):
+    """image (N, C, H, W) read at real positions y, x (N, P): (N, C, P). The four neighbours
+    weigh by distance and read zero outside the image. The weights are differences from
+    floor(), so on an integer position the slope is the forward difference, as in detectron2's
+    and torchvision's kernels (grid_sample's rescaling can land just below the integer)."""
+    n, c, h, w = image.shape
+    y0, x0 = torch.floor(y), torch.floor(x)
+    out = 0
+    for dy, wy in ((0, 1 - (y - y0)), (1, y - y0)):
+        for dx, wx in ((0, 1 - (x - x0)), (1, x - x0)):
+            yi, xi = y0 + dy, x0 + dx
+            valid = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
+            index = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).long()
+            values = image.reshape(n, c, h * w).gather(2, index[:, None, :].expand(n, c, -1))
+            out = out + values * (wy * wx * valid)[:, None, :]
+    return out
+
+
+def _reference_deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None):
+    """torchvision.ops.deform_conv2d's arguments and layout: each tap samples the input
+    bilinearly at its moved position (zero outside), is scaled by its mask, and the samples
+    are contracted with the weight as im2col would."""
     n, c, h, w = input.shape
     out_channels, per_group, kh, kw = weight.shape
-    assert h > 1 and w > 1, "the grid_sample reference needs H, W > 1"
     groups, taps = c // per_group, kh * kw
     y, x = _tap_positions(offset, (kh, kw), _pair(stride), _pair(padding), _pair(dilation))
     d_groups, (oh, ow) = y.shape[1], y.shape[3:]
-    grid = torch.stack([2 * x / (w - 1) - 1, 2 * y / (h - 1) - 1], dim=-1)  # (N, G, taps, OH, OW, 2)
-    samples = [F.grid_sample(part, grid[:, g].reshape(n, taps * oh, ow, 2), mode="bilinear",
-                             padding_mode="zeros", align_corners=True)
+    # a sample exactly on the line y = -1 or x = -1 reads zero either way, but detectron2's
+    # kernels also give its offset no gradient there, where torchvision takes the one-sided
+    # slope: it matters at detectron2's zero-initialised offsets
+    inside = ((y > -1) & (x > -1) & (y < h) & (x < w)).to(input.dtype)
+    samples = [_bilinear(part, y[:, g].reshape(n, -1), x[:, g].reshape(n, -1)) * inside[:, g].reshape(n, 1, -1)
                for g, part in enumerate(input.chunk(d_groups, dim=1))]
     samples = torch.stack(samples, 1).reshape(n, d_groups, c // d_groups, taps, oh, ow)
     if mask is not None:
@@ -72,7 +91,7 @@ def _grid_sample_deform_conv2d(input, offset, weight, bias=None, stride=1, paddi
     return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
-deform_conv2d = _grid_sample_deform_conv2d  # a test may swap in torchvision.ops.deform_conv2d
+deform_conv2d = _reference_deform_conv2d  # a test may swap in torchvision.ops.deform_conv2d
 
 
 class _DeformConvBase(nn.Module):

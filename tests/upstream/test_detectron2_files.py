@@ -8,7 +8,7 @@ package index; without it every test here skips) and loaded three times:
   kernel wrappers (deform_conv, nms, roi_align, ...) -> nnlite.layers' twins;
 - "nnlite.layers": what a user porting resnet.py does: detectron2.layers -> nnlite.layers;
 - the reference: the same files on PyTorch. detectron2's DeformConv needs its compiled _C and
-  torchvision: tests/upstream/d2_torch_stand_ins.py stands in with a grid_sample reference
+  torchvision: tests/upstream/d2_torch_stand_ins.py stands in with a gather-bilinear reference
   (checked against torchvision.ops.deform_conv2d where torchvision is installed).
 fvcore.nn.weight_init maps to nnlite.layers.blocks (which has c2_msra_fill / c2_xavier_fill) on
 nnlite and to torch.nn.init stand-ins on PyTorch; detectron2's registry, env and comm are
@@ -78,7 +78,7 @@ def _load(ours, ref):
     ours.load_state_dict(state)
 
 
-def _build(d2, side, seed, make):
+def _build(d2, side, seed, make, move_offsets=True):
     """make(files) on `side` and on PyTorch, torch's weights (with random statistics and
     offsets) copied into ours, both float64. The module trees must match class by class."""
     torch.manual_seed(seed)
@@ -87,7 +87,8 @@ def _build(d2, side, seed, make):
     ours = make(d2[side]).double()
     assert _structure(ours) == _structure(ref)
     _scramble_statistics(ref, seed + 1)
-    _move_offsets(ref, seed + 2)
+    if move_offsets:
+        _move_offsets(ref, seed + 2)
     _load(ours, ref)
     return ours, ref
 
@@ -306,6 +307,29 @@ def _output_shape(model):
 
 
 @NNLITE_SIDES
+def test_deformable_resnet_at_detectron2s_zero_offsets(d2, side):
+    """With detectron2's own initialisation the offset convs are zero: every tap samples the
+    grid exactly (a plain conv, and the mask 0.5), gradients through the offsets included."""
+    ours, ref = _build(d2, side, 28, _resnet50_modulated, move_offsets=False)
+    assert all(not p.detach().numpy().any() for n, p in ours.named_parameters() if "conv2_offset" in n)
+    _run_both(ours, ref, (2, 3, 64, 64), 29, train=True)
+
+
+@NNLITE_SIDES
+def test_detectron2_initialisation_runs_on_nnlite(d2, side):
+    """Weights come from PyTorch in the other tests, so here detectron2's own init on nnlite:
+    c2_msra_fill (He normal over fan_out), zero offset convs, the classifier's N(0, 0.01)."""
+    nnlite.manual_seed(30)
+    model = _resnet_mixed(d2[side])
+    params = dict(model.named_parameters())
+    assert all(not p.detach().numpy().any() for n, p in params.items() if "conv2_offset" in n)
+    stem = params["stem.conv1.weight"].detach().numpy()
+    assert abs(stem.std() / (2 / (32 * 7 * 7)) ** 0.5 - 1) < 0.05 and abs(stem.mean()) < 0.01
+    assert abs(params["linear.weight"].detach().numpy().std() / 0.01 - 1) < 0.15
+    assert not params["res2.0.conv1.weight"].detach().numpy().std() == 0
+
+
+@NNLITE_SIDES
 def test_resnet_freeze_at(d2, side):
     """freeze_at=2: the stem's and res2's parameters are frozen and their BNs FrozenBN; res3 on
     train; the same modules on both sides (checked by _build)."""
@@ -340,7 +364,7 @@ def test_build_resnet_backbone_from_config(d2, side):
 
 # ------------------------------------------------------------------------ the reference itself
 def test_torch_deform_conv_reference_is_a_conv_at_zero_offset():
-    """The PyTorch side's deformable conv (grid_sample) with zero offsets and mask m is
+    """The PyTorch side's deformable conv (gather-bilinear) with zero offsets and mask m is
     F.conv2d with weight * m: the identity the zero-initialised offset convs rely on."""
     from . import d2_torch_stand_ins as stand_ins
     gen = torch.Generator().manual_seed(13)
@@ -348,13 +372,13 @@ def test_torch_deform_conv_reference_is_a_conv_at_zero_offset():
     w = torch.randn(4, 3, 3, 3, generator=gen, dtype=torch.float64)
     offset = torch.zeros(2, 2 * 2 * 9, 5, 4, dtype=torch.float64)
     mask = torch.full((2, 2 * 9, 5, 4), 0.5, dtype=torch.float64)
-    out = stand_ins._grid_sample_deform_conv2d(x, offset, w, None, stride=2, padding=2, dilation=2, mask=mask)
+    out = stand_ins._reference_deform_conv2d(x, offset, w, None, stride=2, padding=2, dilation=2, mask=mask)
     expected = torch.nn.functional.conv2d(x, w * 0.5, None, stride=2, padding=2, dilation=2, groups=2)
     assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_torch_deform_conv_reference_matches_torchvision():
-    """Where torchvision is installed (never in CI): the grid_sample reference against
+    """Where torchvision is installed (never in CI): the gather-bilinear reference against
     torchvision.ops.deform_conv2d, which detectron2 runs on the CPU, with random offsets."""
     torchvision = pytest.importorskip("torchvision")
     from . import d2_torch_stand_ins as stand_ins
@@ -364,7 +388,7 @@ def test_torch_deform_conv_reference_matches_torchvision():
     offset = (torch.randn(2, 2 * 2 * 9, 5, 6, generator=gen, dtype=torch.float64) * 2).requires_grad_()
     mask = torch.rand(2, 2 * 9, 5, 6, generator=gen, dtype=torch.float64, requires_grad=True)
     args = dict(stride=(2, 2), padding=(2, 2), dilation=(2, 2), mask=mask)
-    out = stand_ins._grid_sample_deform_conv2d(x, offset, w, None, **args)
+    out = stand_ins._reference_deform_conv2d(x, offset, w, None, **args)
     expected = torchvision.ops.deform_conv2d(x, offset, w, None, **args)
     assert_close(out, expected, rtol=1e-12, atol=1e-12)
     g = torch.randn(out.shape, generator=gen, dtype=torch.float64)
@@ -385,7 +409,7 @@ def test_the_sides_run_the_files_they_claim(d2):
 @pytest.mark.parametrize("which", ["R50-modulated-deform-FrozenBN", "mixed-make_stage-GN-classifier"])
 def test_deformable_resnet_against_torchvision(d2, which, monkeypatch):
     """Where torchvision is installed (never in CI): the reference's deformable convs run
-    torchvision.ops.deform_conv2d, as detectron2 does on the CPU, instead of grid_sample."""
+    torchvision.ops.deform_conv2d, as detectron2 does on the CPU, instead of gather-bilinear."""
     torchvision = pytest.importorskip("torchvision")
     from . import d2_torch_stand_ins
     monkeypatch.setattr(d2_torch_stand_ins, "deform_conv2d", torchvision.ops.deform_conv2d)
@@ -409,3 +433,82 @@ def test_blocks_on_cuda(d2, cuda_device):
     _weighted_sum(expected, torch, 19).backward()
     assert_close(x.grad, tx.grad, **TOL)
     assert_close(ours.depthwise.weight.grad, ref.depthwise.weight.grad, **TOL)
+
+
+# ------------------------------------------------------------------------ the rest of the ported files
+def _boxes(n, seed):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 30, (n, 2))
+    return np.concatenate([xy, xy + rng.uniform(0.5, 15, (n, 2))], 1)
+
+
+@NNLITE_SIDES
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_losses(d2, side, reduction):
+    """losses.py: diou_loss and ciou_loss (its masked in-place intersection, no-grad alpha)."""
+    ours, ref = d2[side].layers, d2["torch"].layers
+    a, ta = nnlite.tensor(_boxes(6, 20), requires_grad=True), torch.tensor(_boxes(6, 20), requires_grad=True)
+    b = _boxes(6, 21)
+    for name in ["diou_loss", "ciou_loss"]:
+        loss = getattr(ours, name)(a, nnlite.tensor(b), reduction)
+        expected = getattr(ref, name)(ta, torch.tensor(b), reduction)
+        assert_close(loss, expected, **TOL)
+        assert_close(nnlite.autograd.grad(loss.sum(), [a])[0], torch.autograd.grad(expected.sum(), [ta])[0], **TOL)
+
+
+@NNLITE_SIDES
+def test_wrappers(d2, side):
+    """wrappers.py's helpers: cat of one tensor is that tensor, nonzero_tuple, shapes_to_tensor,
+    cross_entropy of an empty batch (0, with a gradient path), move_device_like, Conv2d on an
+    empty batch in training."""
+    ours, ref = d2[side].layers, d2["torch"].layers
+    x, tx = _inputs((3, 5), 22)
+    assert ours.cat([x]) is x
+    assert_close(ours.cat([x, x * 2], 1), ref.cat([tx, tx * 2], 1), **TOL)
+    mask = np.random.default_rng(23).random((4, 3)) > 0.5
+    for got, want in zip(ours.nonzero_tuple(nnlite.tensor(mask)), ref.nonzero_tuple(torch.tensor(mask))):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    shape = ours.shapes_to_tensor([3, 4])
+    assert shape.dtype == nnlite.int64 and shape.tolist() == ref.shapes_to_tensor([3, 4]).tolist()
+    target = np.array([0, 4, 2])
+    assert_close(ours.cross_entropy(x, nnlite.tensor(target)), ref.cross_entropy(tx, torch.tensor(target)), **TOL)
+    empty = nnlite.zeros((0, 5), requires_grad=True)
+    loss = ours.cross_entropy(empty, nnlite.zeros((0,), dtype=nnlite.int64))
+    assert loss.item() == 0 and nnlite.autograd.grad(loss, [empty])[0].shape == (0, 5)
+    assert ours.move_device_like(x, nnlite.zeros(1)).device == x.device
+    conv = ours.Conv2d(3, 4, 3, padding=1, activation=nnlite.nn.functional.relu).train()
+    assert tuple(conv(nnlite.zeros((0, 3, 5, 5))).shape) == (0, 4, 5, 5)
+
+
+NORMS = ["BN", "SyncBN", "FrozenBN", "GN", "nnSyncBN", "naiveSyncBN", "naiveSyncBN_N", "LN"]
+
+
+@NNLITE_SIDES
+@pytest.mark.parametrize("train", [False, True])
+def test_get_norm_table(d2, side, train):
+    """batch_norm.py's get_norm: every name gives the same class as on PyTorch and the same
+    numbers (one process: the sync variants normalise with this batch's statistics)."""
+    def make(f):
+        return f.fw.nn.ModuleList([f.layers.get_norm(name, 32) for name in NORMS])
+    ours, ref = _build(d2, side, 24, make)
+    ours.train(train)
+    ref.train(train)
+    for i, name in enumerate(NORMS):
+        x, tx = _inputs((2, 32, 3, 4), 25 + i)
+        out, expected = ours[i](x), ref[i](tx)
+        assert_close(out, expected, **TOL)
+        _compare_gradients(ours[i], ref[i], x, tx, _weighted_sum(out, nnlite, i), _weighted_sum(expected, torch, i))
+    _compare_buffers(ours, ref)
+
+
+@NNLITE_SIDES
+def test_cycle_batchnorm_list(d2, side):
+    """CycleBatchNormList: one BN per domain, cycled call by call, with a shared affine."""
+    def make(f):
+        return f.layers.CycleBatchNormList(2, num_features=4)
+    ours, ref = _build(d2, side, 26, make)
+    for step in range(3):
+        x, tx = _inputs((3, 4, 2, 2), 27 + step)
+        assert_close(ours(x), ref(tx), **TOL)
+    assert ours._pos == ref._pos == 1
+    _compare_buffers(ours, ref)
