@@ -3,7 +3,7 @@ wrappers.py and the ResNet backbone with FrozenBN and deformable blocks) run on 
 their imports changed, and give the numbers the very same files give on PyTorch.
 
 The files are read from a detectron2 checkout named by DETECTRON2_SRC (detectron2 is not on the
-package index; without it every test here skips) and loaded three times:
+package index; without it every test that reads them skips) and loaded three times:
 - "ported": detectron2.layers' pure-Python files themselves on nnlite (torch -> nnlite); its
   kernel wrappers (deform_conv, nms, roi_align, ...) -> nnlite.layers' twins;
 - "nnlite.layers": what a user porting resnet.py does: detectron2.layers -> nnlite.layers;
@@ -309,7 +309,9 @@ def _output_shape(model):
 @NNLITE_SIDES
 def test_deformable_resnet_at_detectron2s_zero_offsets(d2, side):
     """With detectron2's own initialisation the offset convs are zero: every tap samples the
-    grid exactly (a plain conv, and the mask 0.5), gradients through the offsets included."""
+    grid exactly (a plain conv, and the mask 0.5), gradients through the offsets included;
+    taps on the padding line y = -1 or x = -1 give their offsets no gradient, as detectron2's
+    kernels do (torchvision's op gives them the one-sided slope, 0.45 off at this init)."""
     ours, ref = _build(d2, side, 28, _resnet50_modulated, move_offsets=False)
     assert all(not p.detach().numpy().any() for n, p in ours.named_parameters() if "conv2_offset" in n)
     _run_both(ours, ref, (2, 3, 64, 64), 29, train=True)
