@@ -47,3 +47,4 @@ def numel(input):
     return input.numel()
 from . import func  # noqa: E402  (torch.func.functional_call)
 from .functional.shape_extra import _assert  # noqa: E402  (a private name: no star import brings it)
+from . import compiler  # noqa: E402,F401  (torch.compiler's eager stand-ins)

@@ -24,6 +24,11 @@ def _script_if_tracing(fn):
     return fn
 
 
+def script_if_tracing(fn):
+    """@torch.jit.script_if_tracing: scripts `fn` only while tracing; eager code runs it as is."""
+    return fn
+
+
 def _overload_method(fn):
     return fn
 
