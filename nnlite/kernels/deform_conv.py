@@ -48,6 +48,16 @@ def _inside(y, xx, H, W):
     return y > like(y, -1.0) and y < like(y, H) and xx > like(xx, -1.0) and xx < like(xx, W)
 
 
+def _has_slope(y, xx, H, W, slope_at_minus_one):
+    """Whether (y, x) gets an offset gradient. A tap exactly on the padding line y = -1 or
+    x = -1 samples zero, but torchvision's kernel still takes the one-sided slope towards row or
+    column 0 there (`slope_at_minus_one`), which is where zero-initialised offsets with padding
+    put the border taps; detectron2's CUDA kernel gives them no gradient."""
+    if slope_at_minus_one:
+        return y >= like(y, -1.0) and y < like(y, H) and xx >= like(xx, -1.0) and xx < like(xx, W)
+    return y > like(y, -1.0) and y < like(y, H) and xx > like(xx, -1.0) and xx < like(xx, W)
+
+
 def _tap_position(offset, n, tap, oy, ox, i, j, sh, sw, ph, pw, dh, dw):
     """(y, x) of kernel tap (i, j) of output pixel (oy, ox); tap = g*KH*KW + i*KW + j."""
     dy = offset[n, 2 * tap, oy, ox]
@@ -59,6 +69,8 @@ corners_cpu = njit(inline="always")(_corners)
 corners_dev = cuda.jit(device=True)(_corners)
 inside_cpu = njit(inline="always")(_inside)
 inside_dev = cuda.jit(device=True)(_inside)
+has_slope_cpu = njit(inline="always")(_has_slope)
+has_slope_dev = cuda.jit(device=True)(_has_slope)
 tap_position_cpu = njit(inline="always")(_tap_position)
 tap_position_dev = cuda.jit(device=True)(_tap_position)
 
@@ -215,7 +227,7 @@ coord_sums_dev = cuda.jit(device=True)(_coord_sums)
 
 
 @njit(parallel=True, cache=True)
-def deform_coord_bwd_cpu(gcols, x, offset, mask, goffset, gmask, KH, KW, sh, sw, ph, pw, dh, dw):
+def deform_coord_bwd_cpu(gcols, x, offset, mask, goffset, gmask, KH, KW, sh, sw, ph, pw, dh, dw, slope_at_minus_one):
     N, TAPS, OH, OW = gmask.shape
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     per_group = C // (TAPS // (KH * KW))
@@ -227,7 +239,7 @@ def deform_coord_bwd_cpu(gcols, x, offset, mask, goffset, gmask, KH, KW, sh, sw,
             for ox in range(OW):
                 y, xx = tap_position_cpu(offset, n, tap, oy, ox, i, j, sh, sw, ph, pw, dh, dw)
                 gy, gxx, gm = like(y, 0.0), like(y, 0.0), like(y, 0.0)
-                if inside_cpu(y, xx, H, W):
+                if has_slope_cpu(y, xx, H, W, slope_at_minus_one):
                     y0, x0, w00, w01, w10, w11, ly, lx = weights_cpu(y, xx)
                     gy, gxx, gm = coord_sums_cpu(gcols, x, n, g * per_group, (g + 1) * per_group, KH * KW, ij,
                                                  oy * OW + ox, y0, x0, w00, w01, w10, w11, ly, lx)
@@ -238,7 +250,7 @@ def deform_coord_bwd_cpu(gcols, x, offset, mask, goffset, gmask, KH, KW, sh, sw,
 
 
 @cuda.jit(cache=True)
-def deform_coord_bwd_cuda(gcols, x, offset, mask, goffset, gmask, KH, KW, sh, sw, ph, pw, dh, dw):
+def deform_coord_bwd_cuda(gcols, x, offset, mask, goffset, gmask, KH, KW, sh, sw, ph, pw, dh, dw, slope_at_minus_one):
     N, TAPS, OH, OW = gmask.shape
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     per_group = C // (TAPS // (KH * KW))
@@ -250,7 +262,7 @@ def deform_coord_bwd_cuda(gcols, x, offset, mask, goffset, gmask, KH, KW, sh, sw
         g, ij = tap // (KH * KW), tap % (KH * KW)
         y, xx = tap_position_dev(offset, n, tap, oy, ox, ij // KW, ij % KW, sh, sw, ph, pw, dh, dw)
         gy, gxx, gm = like(y, 0.0), like(y, 0.0), like(y, 0.0)
-        if inside_dev(y, xx, H, W):
+        if has_slope_dev(y, xx, H, W, slope_at_minus_one):
             y0, x0, w00, w01, w10, w11, ly, lx = weights_dev(y, xx)
             gy, gxx, gm = coord_sums_dev(gcols, x, n, g * per_group, (g + 1) * per_group, KH * KW, ij,
                                          oy * OW + ox, y0, x0, w00, w01, w10, w11, ly, lx)

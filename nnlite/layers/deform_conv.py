@@ -3,7 +3,9 @@ deformable_groups, norm and activation, on the kernels of nnlite.ops.deform_conv
 
 detectron2's offsets are torchvision's layout: channel 2*(g*KH*KW + tap) holds tap's dy and
 the next one its dx for deformable group g, the mask has one channel per (g, tap), and a sample
-outside (-1, H) x (-1, W) is zero; so the tensors go to deform_conv2d unchanged. Unlike
+outside (-1, H) x (-1, W) is zero; so the tensors go to deform_conv2d unchanged, except that a
+tap exactly on the padding line -1 gets no offset gradient, as in detectron2's CUDA kernel
+(torchvision takes the one-sided slope there). Unlike
 detectron2 (CUDA only, and no CPU deformable_groups > 1), this runs forward and backward on
 both devices.
 """
@@ -12,7 +14,7 @@ import nnlite
 from .. import nn
 from ..nn import init
 from ..ops._utils import pair
-from ..ops.deform_conv import deform_conv2d
+from ..ops.deform_conv import deform_conv2d_with
 from ..tensor import Tensor
 
 __all__ = ["DeformConv", "ModulatedDeformConv", "deform_conv", "modulated_deform_conv"]
@@ -51,8 +53,8 @@ def deform_conv(input, offset, weight, stride=1, padding=0, dilation=1, groups=1
                 im2col_step=64):
     """Deformable convolution v1 (no bias); im2col_step is accepted for detectron2's signature."""
     _check_layout("deform_conv", input, offset, None, weight, groups, deformable_groups)
-    return deform_conv2d(input, offset, weight, None, stride=pair(stride), padding=pair(padding),
-                         dilation=pair(dilation))
+    return deform_conv2d_with(input, offset, weight, None, pair(stride), pair(padding), pair(dilation), None,
+                              slope_at_minus_one=False)
 
 
 def modulated_deform_conv(input, offset, mask, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
@@ -61,8 +63,8 @@ def modulated_deform_conv(input, offset, mask, weight, bias=None, stride=1, padd
     if not isinstance(mask, Tensor):
         raise TypeError(f"modulated_deform_conv: expected mask to be a Tensor, got {type(mask).__name__}")
     _check_layout("modulated_deform_conv", input, offset, mask, weight, groups, deformable_groups)
-    return deform_conv2d(input, offset, weight, bias, stride=pair(stride), padding=pair(padding),
-                         dilation=pair(dilation), mask=mask)
+    return deform_conv2d_with(input, offset, weight, bias, pair(stride), pair(padding), pair(dilation), mask,
+                              slope_at_minus_one=False)
 
 
 def _empty_output(x, weight, stride, padding, dilation):

@@ -28,7 +28,7 @@ class DeformIm2col(Function):
     """(input, offset, mask) -> columns (N, C*KH*KW, OH*OW) of mask-weighted bilinear samples."""
 
     @staticmethod
-    def forward(ctx, input, offset, mask, kernel, geometry):
+    def forward(ctx, input, offset, mask, kernel, geometry, slope_at_minus_one):
         x, off, m = (contiguous_array(t._array) for t in (input, offset, mask))
         N, C = x.shape[0], x.shape[1]
         OH, OW = off.shape[2], off.shape[3]
@@ -36,13 +36,13 @@ class DeformIm2col(Function):
         if cols.size:
             K.deform_im2col_fwd(x, off, m, cols, *kernel, *geometry)
         ctx.save_for_backward(input, offset, mask)
-        ctx.args = (kernel, geometry)
+        ctx.args = (kernel, geometry, slope_at_minus_one)
         return wrap(cols, input._device)
 
     @staticmethod
     def backward(ctx, grad):
         input, offset, mask = ctx.saved_tensors
-        kernel, geometry = ctx.args
+        kernel, geometry, slope_at_minus_one = ctx.args
         dev = grad._device
         x, off, m = (contiguous_array(t._array) for t in (input, offset, mask))
         g = contiguous_array(grad._array)
@@ -53,9 +53,9 @@ class DeformIm2col(Function):
         if g.size and need_input:
             K.deform_col2im_bwd(g, off, m, gx, *kernel, *geometry)
         if g.size and (need_offset or need_mask):  # one kernel gives both (they share the samples)
-            K.deform_coord_bwd(g, x, off, m, goff, gm, *kernel, *geometry)
+            K.deform_coord_bwd(g, x, off, m, goff, gm, *kernel, *geometry, slope_at_minus_one)
         return (wrap(gx, dev) if need_input else None, wrap(goff, dev) if need_offset else None,
-                wrap(gm, dev) if need_mask else None, None, None)
+                wrap(gm, dev) if need_mask else None, None, None, None)
 
 
 def _check(op, input, offset, weight, bias, mask, stride, padding, dilation):
@@ -112,6 +112,12 @@ def _check_groups(op, input, offset, weight, mask, out_size):
 
 def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
     """Deformable 2-D convolution (torchvision.ops.deform_conv2d); mask makes it DCNv2."""
+    return deform_conv2d_with(input, offset, weight, bias, stride, padding, dilation, mask, slope_at_minus_one=True)
+
+
+def deform_conv2d_with(input, offset, weight, bias, stride, padding, dilation, mask, *, slope_at_minus_one):
+    """deform_conv2d, choosing the offset gradient of a tap exactly on the padding line -1:
+    torchvision's one-sided slope (True) or detectron2's zero (False, nnlite.layers)."""
     op = "deform_conv2d"
     stride, padding, dilation = (tuple(int(v) for v in pair(a)) for a in (stride, padding, dilation))
     _check(op, input, offset, weight, bias, mask, stride, padding, dilation)
@@ -123,7 +129,7 @@ def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0
     if mask is None:
         mask = ones(N, offset_groups * KH * KW, *out_size, dtype=input.dtype, device=input.device)
     geometry = stride + padding + dilation
-    cols = DeformIm2col.apply(input, offset, mask, (KH, KW), geometry)
+    cols = DeformIm2col.apply(input, offset, mask, (KH, KW), geometry, bool(slope_at_minus_one))
     out = matmul(weight.reshape(groups, O // groups, Cg * KH * KW),
                  cols.reshape(N, groups, Cg * KH * KW, out_size[0] * out_size[1]))
     out = out.reshape(N, O, *out_size)

@@ -48,6 +48,19 @@ def test_matches_reference_groups_and_deformable_groups(device, modulated):
     assert_close(out, ref, rtol=1e-4, atol=1e-4)
 
 
+def test_no_offset_gradient_on_the_padding_line(device):
+    """detectron2's kernel gives a tap exactly on y = -1 no offset gradient (torchvision's takes
+    the one-sided slope: tests/ops/test_deform_conv.py); everything else is the same."""
+    from tests.ops.test_deform_conv import _border_offset_gradient
+    _, _, grad = _border_offset_gradient(lambda x, o, w: deform_conv(x, o, w, padding=1), device)
+    _, _, slope = _border_offset_gradient(lambda x, o, w: nnlite.ops.deform_conv2d(x, o, w, padding=1), device)
+    on_line = np.zeros(grad.shape, bool)
+    on_line[0, [0, 2, 4], 0, :] = True   # kernel row 0's dy at output row 0: y = -1
+    on_line[0, [1, 7, 13], :, 0] = True  # kernel column 0's dx at output column 0: x = -1
+    assert np.all(grad[on_line] == 0) and np.any(slope[on_line] != 0)
+    assert_close(grad[~on_line], slope[~on_line], rtol=1e-12, atol=1e-12)
+
+
 def test_defaults_follow_detectron2():
     d = L.DeformConv(4, 8, 3)
     assert d.bias is None and d.kernel_size == (3, 3) and d.stride == (1, 1)

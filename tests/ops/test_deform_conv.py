@@ -134,6 +134,29 @@ def test_samples_on_the_image_border():
 
 # ---------------------------------------------------------------- gradients
 
+def _border_offset_gradient(fn, device):
+    """The offset gradient of zero offsets with padding 1 (how DCN offset convs start): taps of
+    output row 0 with kernel row 0 sit exactly on the padding line y = -1."""
+    x = np.random.default_rng(3).standard_normal((1, 1, 3, 4))
+    w = np.random.default_rng(4).standard_normal((1, 1, 3, 3))
+    offset = nnlite.zeros(1, 18, 3, 4, dtype=nnlite.float64, device=device, requires_grad=True)
+    fn(nnlite.tensor(x, device=device), offset, nnlite.tensor(w, device=device)).sum().backward()
+    return x, w, to_numpy(offset.grad)
+
+
+def test_offset_gradient_on_the_padding_line(device):
+    """torchvision's kernel takes the one-sided slope towards row 0 at y = -1 exactly (the sample
+    is zero there, its corner weights are not): d out / d dy = w[0, j] * x[0, ox - 1 + j]."""
+    x, w, grad = _border_offset_gradient(lambda x, o, w: deform_conv2d(x, o, w, padding=1), device)
+    for j in range(3):
+        for ox in range(4):
+            col = ox - 1 + j
+            expected = w[0, 0, 0, j] * x[0, 0, 0, col] if 0 <= col < 4 else 0.0
+            assert grad[0, 2 * j, 0, ox] == pytest.approx(expected, abs=1e-12)
+    assert np.any(grad[0, 0:6:2, 0] != 0)
+
+
+
 def test_gradcheck_all_inputs():
     arrays, geometry = _case(N=1, C=2, H=4, W=4, O=2, k=(2, 2), stride=(1, 1), padding=(1, 1), scale=1.3)
     inputs = tuple(nnlite.tensor(arrays[name], requires_grad=True)
