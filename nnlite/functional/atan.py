@@ -1,12 +1,10 @@
 """atan and atan2 with their gradients (complete-IoU's aspect-ratio term, rotated box angles,
 torchvision's and detectron2's box code)."""
-import math
-
 from ..autograd.function import Function
 from ..backend import dtype as _dt
 from ..backend.lazy import kernels
 from ._arrays import contiguous_array, empty_for
-from ._util import check_tensor, flat, wrap
+from ._util import check_same_device, check_tensor, flat, wrap
 
 K = kernels("atan")
 
@@ -40,27 +38,25 @@ def atan(input):
 
 
 class Atan2(Function):
-    """atan(y / x) moved to the quadrant of (x, y); the gradient is written out so that it
-    stays finite on the y axis, as torch's: d/dy = x / r^2, d/dx = -y / r^2."""
+    """math.atan2 per element; the gradient is written out (d/dy = x / r^2, d/dx = -y / r^2),
+    finite on the axes, and 0 at the origin, as torch's."""
 
     @staticmethod
     def forward(ctx, y, x):
-        from .binary import eq, lt, where
-        from .creation import full_like
-        on_y_axis = eq(x, 0)
-        base = atan(y / where(on_y_axis, full_like(x, 1), x))
-        below = lt(y, 0)
-        half_turn = where(below, full_like(base, -math.pi), full_like(base, math.pi))
-        quarter_turn = where(below, full_like(base, -math.pi / 2), full_like(base, math.pi / 2))
-        on_axis = where(eq(y, 0), full_like(base, 0), quarter_turn)
+        a, b = contiguous_array(y._array), contiguous_array(x._array)
+        out = empty_for(a, a.shape)
+        if a.size:
+            K.atan2_fwd(flat(a), flat(b), flat(out))
         ctx.save_for_backward(y, x)
-        return where(on_y_axis, on_axis, where(lt(x, 0), base + half_turn, base))
+        return wrap(out, y._device)
 
     @staticmethod
     def backward(ctx, g):
+        from .binary import eq, where
         y, x = ctx.saved_tensors
         r2 = x * x + y * y
-        return g * x / r2, -g * y / r2
+        scale = where(eq(r2, 0), r2, g / r2)
+        return scale * x, -scale * y
 
 
 def atan2(input, other):
@@ -72,6 +68,7 @@ def atan2(input, other):
     dtype = _dt.promote_types(input.dtype, other.dtype)
     if not dtype.is_floating_point:
         dtype = _dt.get_default_dtype()
+    check_same_device("atan2", input, other)
     y, x = broadcast_tensors(input.to(dtype), other.to(dtype))
     return Atan2.apply(y, x)
 

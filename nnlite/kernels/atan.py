@@ -1,7 +1,8 @@
-"""Elementwise arctangent and its backward (complete-IoU's aspect-ratio term needs it).
+"""Elementwise arctangent and its backward (complete-IoU's aspect-ratio term needs it), and
+atan2's forward (rotated-box angles; its gradient is arithmetic, in nnlite/functional/atan.py).
 
-Forward takes (x, y); backward takes (grad, x, grad_input); all flat contiguous arrays
-of one size.
+atan forward takes (x, y); backward (grad, x, grad_input); atan2 (y, x, out): all flat
+contiguous arrays of one size.
 """
 import math
 
@@ -44,5 +45,22 @@ def atan_bwd_cuda(g, x, gx):
         gx[i] = g[i] / (x[i] * x[i] + 1)
 
 
+@njit(inline="always")
+def _atan2(y, x):
+    return math.atan2(y, x)         # IEEE's signed zeros: atan2(-0.0, -1) = -pi
+
+
+@njit(parallel=True, cache=True)
+def atan2_fwd_cpu(y, x, out):
+    pair_loop(_atan2, y, x, out)
+
+
+@cuda.jit(cache=True)
+def atan2_fwd_cuda(y, x, out):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = math.atan2(y[i], x[i])
+
+
 atan_fwd = KernelPair(atan_fwd_cpu, atan_fwd_cuda)
+atan2_fwd = KernelPair(atan2_fwd_cpu, atan2_fwd_cuda)
 atan_bwd = KernelPair(atan_bwd_cpu, atan_bwd_cuda)

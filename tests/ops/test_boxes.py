@@ -303,7 +303,7 @@ def test_masks_to_boxes_errors():
 
 def test_atan_kernel_pair(device):
     """The small atan op behind complete IoU and rotated boxes: values (inf, NaN, -0) and gradient."""
-    from nnlite.ops._atan import atan
+    from nnlite.functional.atan import atan
     x = np.array([-np.inf, -3.0, -0.0, 0.25, 2.0, np.inf, np.nan])
     t = nnlite.tensor(x, device=device, requires_grad=True)
     out = atan(t)
