@@ -34,9 +34,10 @@ def test_comparisons(torch, device, op):
     assert_close(got, want)
 
 
-@pytest.mark.parametrize("op, symbol", [("bitwise_and", "&"), ("bitwise_or", "|"), ("bitwise_xor", "^")])
+@pytest.mark.parametrize("op, operator", [("bitwise_and", "__and__"), ("bitwise_or", "__or__"),
+                                          ("bitwise_xor", "__xor__")])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.bool_])
-def test_bitwise_ops(torch, device, op, symbol, dtype):
+def test_bitwise_ops(torch, device, op, operator, dtype):
     """Integer and bool operands, broadcast, a Python int on one side; floats are refused."""
     rng = np.random.default_rng(0)
     a = rng.integers(0, 200, (3, 4)).astype(dtype)
@@ -45,9 +46,8 @@ def test_bitwise_ops(torch, device, op, symbol, dtype):
     want = getattr(torch, op)(torch.tensor(a), torch.tensor(b))
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
     assert_close(got, want)
-    if dtype != np.bool_:
-        x = nnlite.tensor(a, device=device)
-        assert_close(eval(f"x {symbol} 6"), eval(f"torch.tensor(a) {symbol} 6"))
+    if dtype != np.bool_:  # the operator, with a Python int
+        assert_close(getattr(nnlite.tensor(a, device=device), operator)(6), getattr(torch.tensor(a), operator)(6))
     with pytest.raises(RuntimeError, match=f"{op}: only integer and bool tensors.*float32"):
         getattr(nnlite, op)(nnlite.tensor(a, device=device), nnlite.ones(4, device=device))
 
