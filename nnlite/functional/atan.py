@@ -5,36 +5,20 @@ from ..backend import dtype as _dt
 from ..backend.lazy import kernels
 from ._arrays import contiguous_array, empty_for
 from ._util import check_same_device, check_tensor, flat, wrap
+from .unary import _Unary, _float_input
 
 K = kernels("atan")
 
 
-class Atan(Function):
-    @staticmethod
-    def forward(ctx, x):
-        a = contiguous_array(x._array)
-        out = empty_for(a, a.shape)
-        if a.size:
-            K.atan_fwd(flat(a), flat(out))
-        ctx.save_for_backward(x)
-        return wrap(out, x._device)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        a = contiguous_array(x._array)
-        out = empty_for(a, a.shape)
-        if a.size:
-            K.atan_bwd(flat(contiguous_array(g._array)), flat(a), flat(out))
-        return wrap(out, g._device)
+class Atan(_Unary):
+    family = K
+    kernel = "atan_fwd"
+    backward_kernel = "atan_bwd"
 
 
 def atan(input):
     """Elementwise arctangent, as torch.atan (integer input computes in the default float dtype)."""
-    check_tensor("atan", "input", input)
-    x = input if input.dtype.is_floating_point else input.to(_dt.get_default_dtype())
-    return Atan.apply(x)
-
+    return Atan.apply(_float_input("atan", input))
 
 
 class Atan2(Function):

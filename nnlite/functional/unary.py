@@ -30,13 +30,14 @@ class _Unary(Function):
     """A unary op: `kernel` forward; backward kernel(grad, saved) where saved is the
     input (`save = "x"`) or the output (`save = "y"`)."""
 
-    kernel = None          # name in kernels/unary.py
+    family = K             # the kernel module (kernels/unary.py unless an op has its own)
+    kernel = None          # names in it
     backward_kernel = None
     save = "x"
 
     @classmethod
     def forward(cls, ctx, x):
-        y = wrap(unary_array(getattr(K, cls.kernel), x._array), x._device)
+        y = wrap(unary_array(getattr(cls.family, cls.kernel), x._array), x._device)
         if cls.backward_kernel is not None:
             ctx.save_for_backward(x if cls.save == "x" else y)
         return y
@@ -47,7 +48,7 @@ class _Unary(Function):
         s = contiguous_array(saved._array)
         out = empty_for(s, s.shape)
         if s.size:
-            getattr(K, cls.backward_kernel)(flat(contiguous_array(g._array)), flat(s), flat(out))
+            getattr(cls.family, cls.backward_kernel)(flat(contiguous_array(g._array)), flat(s), flat(out))
         return wrap(out, g._device)
 
 
