@@ -2,6 +2,7 @@
 example's training step (examples/train_digits.py, batch 64).
 
     python bench/cuda_profile.py            # needs a CUDA GPU and torch (for the comparison)
+    NNLITE_FAST_LAUNCH=0 python bench/cuda_profile.py --brief   # numba's own launch path, no profile
 
 Prints microseconds per call for a raw Numba launch, an nnlite op on a 1-element
 tensor and the same torch op, the step time of both libraries, how many kernels
@@ -53,19 +54,11 @@ def main():
     print(f"digits step: nnlite {per_call_us(step, sync_nl, 200):8.1f} us, "
           f"torch {per_call_us(tstep, sync_th, 200):8.1f} us")
 
-    launches = [0]
-    from numba.cuda.dispatcher import _LaunchConfiguration
-    real_call = _LaunchConfiguration.__call__
-
-    def counting_call(self, *args):
-        launches[0] += 1
-        return real_call(self, *args)
-    _LaunchConfiguration.__call__ = counting_call
-    step()
-    sync_nl()
-    _LaunchConfiguration.__call__ = real_call
-    print(f"kernel launches per nnlite step: {launches[0]}")
-
+    from nnlite.backend import fast_launch
+    print(f"fast launch path: {'on' if fast_launch.ENABLED else 'off (NNLITE_FAST_LAUNCH=0)'}")
+    if "--brief" in sys.argv:
+        return
+    count_launches(step, sync_nl)
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(50):
@@ -75,6 +68,34 @@ def main():
     stats = pstats.Stats(profile)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats("nnlite", 45)
+
+
+def count_launches(step, sync):
+    """Kernel launches in one step, and how many of them skipped numba's dispatch."""
+    from numba.cuda.dispatcher import _LaunchConfiguration
+    from nnlite.backend import fast_launch
+    counts = {"nnlite": 0, "numba": 0}
+
+    def counting(cls, key):
+        real = cls.__call__
+
+        def call(self, *args):
+            counts[key] += 1
+            return real(self, *args)
+        return real, call
+    patched = [(cls, *counting(cls, key)) for cls, key in ((fast_launch.Launch, "nnlite"),
+                                                           (_LaunchConfiguration, "numba"))]
+    for cls, _, call in patched:
+        cls.__call__ = call
+    try:
+        step()
+        sync()
+    finally:
+        for cls, real, _ in patched:
+            cls.__call__ = real
+    launches = counts["nnlite"] if fast_launch.ENABLED else counts["numba"]
+    print(f"kernel launches per nnlite step: {launches}, "
+          f"{launches - counts['numba'] if fast_launch.ENABLED else 0} of them skipping numba's dispatch")
 
 
 if __name__ == "__main__":

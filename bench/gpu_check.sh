@@ -8,7 +8,8 @@
 # 3. the CUDA bench (nnlite CUDA vs torch CUDA, same inputs, one process);
 # 4. GPU time per kernel of each bench row (bench/cuda_kernel_times.py) and conv2d's algorithms
 #    (bench/cuda_conv_probe.py);
-# 5. launch overhead and a profile of the digits training step (bench/cuda_profile.py; PROFILE_S=0 skips);
+# 5. launch overhead and a profile of the digits training step (bench/cuda_profile.py; PROFILE_S=0 skips),
+#    then the per-call figures again through numba's own dispatch (NNLITE_FAST_LAUNCH=0);
 # 6. the examples with --device cuda;
 # 7. nnlite.ops on the CPU vs torchvision's CPU build, 2 threads each (torchvision is there).
 # Logs and bench_cuda.json go to $OUT (the device tool brings that folder back).
@@ -66,6 +67,9 @@ if [ "$PROFILE_S" -gt 0 ]; then
     stamp "launch overhead and the digits step"
     timeout "$PROFILE_S" python3 bench/cuda_profile.py >"$OUT/cuda_profile.txt" 2>&1
     head -n 40 "$OUT/cuda_profile.txt" | cut -c1-160
+    echo "-- the same per-call figures through numba's own dispatch (NNLITE_FAST_LAUNCH=0):"
+    NNLITE_FAST_LAUNCH=0 timeout "$PROFILE_S" python3 bench/cuda_profile.py --brief 2>&1 \
+        | tee "$OUT/cuda_profile_numba_launch.txt" | cut -c1-160
 fi
 
 stamp "examples on cuda"

@@ -11,6 +11,8 @@ dispatcher, so Numba (and its simulator) see ordinary CUDA code.
 """
 import os
 
+from . import fast_launch
+
 _real = None
 
 
@@ -111,9 +113,20 @@ class LazyCudaFunction:
         return f"<lazy cuda.jit {self.__qualname__}>"
 
 
+_fast_kernels = {}
+
+
 def compiled(kernel):
-    """The numba.cuda dispatcher of a kernel, whether still lazy or materialised."""
-    return kernel.dispatcher if isinstance(kernel, LazyCudaFunction) else kernel
+    """The launchable form of a kernel, whether still lazy or materialised: on a GPU a
+    FastKernel around its numba.cuda dispatcher (see fast_launch.py), under the
+    simulator or with NNLITE_FAST_LAUNCH=0 the dispatcher itself."""
+    dispatcher = kernel.dispatcher if isinstance(kernel, LazyCudaFunction) else kernel
+    if SIMULATOR or not fast_launch.ENABLED:
+        return dispatcher
+    fast = _fast_kernels.get(dispatcher)
+    if fast is None:
+        fast = _fast_kernels[dispatcher] = fast_launch.FastKernel(dispatcher)
+    return fast
 
 
 class _CudaStandIn:
