@@ -51,6 +51,10 @@ BN_SHAPES_LARGE = [(64, 600), (8, 64, 20, 20), (2, 16, 1200)]
 # runs a Python thread per GPU thread, and the CPU kernels already match torch).
 BN_DEVICE_CASES = [((4, 3), True, True, np.float32), ((5, 3, 7), False, True, np.float64),
                    ((2, 3, 2, 2, 3), True, False, np.float64), ((4, 3, 5, 6), False, False, np.float32)]
+# CUDA splits a channel into parts of a block each (several under the simulator for these
+# two): a part's range then starts and ends inside an image, or crosses one per step (S = 1)
+BN_SPLIT_CASES = [((150, 2), True, True, np.float64), ((3, 2, 7, 11), True, True, np.float32),
+                  ((3, 2, 7, 11), False, True, np.float64)]
 
 
 @pytest.mark.parametrize("shape", BN_SHAPES)
@@ -64,6 +68,16 @@ def test_batch_norm_matches_torch(torch, shape, training, affine, dtype):
 @pytest.mark.parametrize("case", BN_DEVICE_CASES)
 def test_batch_norm_on_each_device(torch, device, case):
     _check_batch_norm(torch, device, *case)
+
+
+@pytest.mark.parametrize("case", BN_SPLIT_CASES)
+def test_batch_norm_channels_split_across_cuda_blocks(torch, cuda_device, case):
+    from nnlite.backend.cuda import SIMULATOR
+    from nnlite.kernels.normalization import batch_norm_parts
+    shape = case[0]
+    if SIMULATOR:
+        assert batch_norm_parts(shape[1], shape[0] * int(np.prod(shape[2:]))) > 1, "the case does not split"
+    _check_batch_norm(torch, cuda_device, *case)
 
 
 def _check_batch_norm(torch, device, shape, training, affine, dtype):
