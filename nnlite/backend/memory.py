@@ -200,6 +200,14 @@ def device_empty(shape, np_dtype, index=0):
         return _device_pools.empty(tuple(shape), np_dtype, index)
 
 
+def device_index_of(a):
+    """The GPU a device array lives on (0 under the simulator, which has one)."""
+    try:
+        return a.gpu_data.context.device.id if hasattr(a, "gpu_data") else 0
+    except Exception:  # the simulator's arrays have no context
+        return 0
+
+
 def empty_cache():
     """Release the cached blocks of every device back to the system."""
     _host_pool.clear()

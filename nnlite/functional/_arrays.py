@@ -9,7 +9,7 @@ import numpy as np
 
 from ..backend.layout import contiguous_strides
 from ..backend.lazy import kernels
-from ..backend.memory import device_empty, device_view, host_empty, host_view
+from ..backend.memory import device_empty, device_index_of, device_view, host_empty, host_view
 from ._util import empty_array
 
 KC = kernels("copy")
@@ -35,14 +35,9 @@ def empty_for(a, shape, np_dtype=None):
     np_dtype = a.dtype if np_dtype is None else np.dtype(np_dtype)
     if type(a) is np.ndarray:
         return host_empty(tuple(shape), np_dtype)
-    return device_empty(tuple(shape), np_dtype, _device_index(a))
+    return device_empty(tuple(shape), np_dtype, device_index_of(a))
 
 
-def _device_index(a):
-    try:
-        return a.gpu_data.context.device.id if hasattr(a, "gpu_data") else 0
-    except Exception:  # the simulator has one device
-        return 0
 
 
 def copy_array_into(src, dst):

@@ -38,12 +38,6 @@ def _vector(t, fill, size, dtype, device):
     return full((size,), fill, dtype=dtype, device=device)._array
 
 
-def batch_norm_partials(C, count, device):
-    """The batch_norm kernels' scratch: per-part sums of each channel on CUDA (none on the CPU)."""
-    parts = K.batch_norm_parts(C, count) if device.type != "cpu" else 0
-    return empty_array((2 * C * parts,), _dt.float64, device)
-
-
 def _check_vector(op, name, t, size, x):
     if t is None:
         return
@@ -73,8 +67,7 @@ class BatchNorm(Function):
         rv = flat(contiguous_array(running_var._array)) if has_stats else invstd
         update = training and has_stats
         K.batch_norm(flat(a), _vector(weight, 1, C, dtype, dev), _vector(bias, 0, C, dtype, dev), flat(y),
-                     mean, invstd, rm, rv, N, C, S, float(eps), float(momentum), bool(training), update,
-                     batch_norm_partials(C, N * S, dev))
+                     mean, invstd, rm, rv, N, C, S, float(eps), float(momentum), bool(training), update)
         if update:
             for stat, updated in ((running_mean, rm), (running_var, rv)):
                 if not is_contiguous_array(stat._array):
@@ -94,7 +87,7 @@ class BatchNorm(Function):
         gx = empty_array(a.shape, dtype, dev)
         gw, gb = empty_array((C,), dtype, dev), empty_array((C,), dtype, dev)
         K.batch_norm_bwd(flat(contiguous_array(g._array)), flat(a), _vector(weight, 1, C, dtype, dev), mean,
-                         invstd, flat(gx), gw, gb, N, C, S, training, need_x, batch_norm_partials(C, N * S, dev))
+                         invstd, flat(gx), gw, gb, N, C, S, training, need_x)
         return (wrap(gx, dev) if need_x else None, wrap(gw, dev) if need_w else None,
                 wrap(gb, dev) if need_b else None, None, None, None, None, None)
 

@@ -25,7 +25,7 @@ from ..backend.lazy import kernels
 from ._arrays import contiguous_array, copy_array_into
 from ._util import check_same_device, check_tensor, empty_array, flat, wrap
 from .activation import check_floating_input
-from .normalization import _check_vector, _vector, batch_norm_partials
+from .normalization import _check_vector, _vector
 
 K = kernels("normalization")
 KS = kernels("sync_batch_norm")
@@ -96,7 +96,7 @@ class SyncBatchNormFunction(Function):
         if a.size:  # batch_norm's eval path: y = (x - mean) / sqrt(var + eps) * weight + bias
             K.batch_norm(flat(a), _vector(weight, 1, C, dtype, dev), _vector(bias, 0, C, dtype, dev), flat(y),
                          saved_mean, invstd, _on_device_of(mean, a, dev), _on_device_of(var, a, dev),
-                         N, C, S, float(eps), 0.0, False, False, batch_norm_partials(C, N * S, dev))
+                         N, C, S, float(eps), 0.0, False, False)
         else:  # no data here, yet backward still needs the statistics (for the other processes' sake)
             saved_mean = _on_device_of(mean, a, dev)
             invstd = _on_device_of(1.0 / np.sqrt(var + eps), a, dev)

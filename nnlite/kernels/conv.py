@@ -8,7 +8,7 @@ side of `weight (O, C*KH*KW) @ cols`, whose result is laid out (O, N, OH*OW);
 `cnhw_to_nchw` turns it into the NCHW output while adding the bias. Backward
 runs the same GEMMs transposed: `nchw_to_cnhw` lays the output gradient out as
 (O, N, OH*OW) and sums it into the bias gradient (in the same pass on the CPU;
-on CUDA a block per channel reduces it, `channel_sums`), and `col2im` folds the
+on CUDA `channel_sums` splits each channel across blocks), and `col2im` folds the
 column gradient back onto the input.
 
 Stride, padding (top/left; the output size implies bottom/right) and dilation
@@ -26,6 +26,7 @@ from numba import float64, njit, prange
 from ..backend.cuda import compiled, cuda
 from ..backend.kernel_pair import KernelPair
 from ..backend.launch import grid_blocks
+from . import _channels
 from ._block import BLOCK_THREADS, block_reduce
 from ._loops import SERIAL_WORK
 
@@ -268,8 +269,8 @@ def nchw_to_cnhw_cpu(g, out, gbias):
 
 @cuda.jit(cache=True)
 def nchw_to_cnhw_cuda(g, out, gbias):
-    # gbias is summed by channel_sums_cuda: a thread per channel would walk N*OH*OW
-    # elements on its own (milliseconds on a GPU).
+    # gbias is summed by channel_sums (kernels/_channels.py): a thread per channel would
+    # walk N*OH*OW elements on its own (milliseconds on a GPU).
     N, O, P = g.shape
     for i in range(cuda.grid(1), g.size, cuda.gridsize(1)):
         p = i % P
@@ -288,26 +289,10 @@ def nchw_to_cnhw(g, out, gbias):
         channel_sums(g, gbias)
 
 
-@cuda.jit(cache=True)
-def channel_sums_cuda(g, out):
-    """out[o] = sum of g[:, o, :] for a (N, O, P) array: a block per channel, float64 sums."""
-    buf = cuda.shared.array(BLOCK_THREADS, float64)
-    N, O, P = g.shape
-    t = cuda.threadIdx.x
-    for o in range(cuda.blockIdx.x, O, cuda.gridDim.x):
-        acc = 0.0
-        for n in range(N):
-            for p in range(t, P, BLOCK_THREADS):
-                acc += g[n, o, p]
-        total = block_reduce(buf, acc, False)
-        if t == 0:
-            out[o] = total
-
-
 def channel_sums(g, out):
-    """The bias gradient of a (N, O, ...) CUDA output gradient, into out (O,)."""
-    g = g.reshape((g.shape[0], g.shape[1], g.size // max(1, g.shape[0] * g.shape[1])))
-    compiled(channel_sums_cuda)[grid_blocks(g.shape[1], BLOCK_THREADS)](g, out)
+    """The bias gradient of a (N, O, ...) contiguous CUDA output gradient, into out (O,)."""
+    N, O = g.shape[0], g.shape[1]
+    _channels.channel_sums(g.reshape((g.size,)), out, N, O, g.size // max(1, N * O))
 
 
 # ---------------------------------------------------------------- depthwise (groups == in_channels)

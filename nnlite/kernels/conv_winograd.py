@@ -492,7 +492,7 @@ def winograd_output_grad_cpu(g, dm, gbias, zero):
 
 @cuda.jit(cache=True)
 def winograd_output_grad_cuda(g, dm, gbias, zero):
-    # gbias is summed by channel_sums_cuda (a block per channel), not here.
+    # gbias is summed by channel_sums (kernels/_channels.py), not here.
     O, N, TH, TW = dm.shape[1], dm.shape[2], dm.shape[3], dm.shape[4]
     for k in range(cuda.grid(1), O * N * TH * TW, cuda.gridsize(1)):
         tw = k % TW

@@ -10,8 +10,9 @@ writing the input gradient.
 
 The sums are separate functions with fastmath={"reassoc"} (flags apply to a
 whole function), so LLVM may split them into vector lanes; everything else
-keeps IEEE semantics, and NaN and inf propagate. CUDA kernels use a block per
-channel, reducing in shared memory.
+keeps IEEE semantics, and NaN and inf propagate. CUDA kernels split each
+channel into parts of a block each (kernels/_channels.py): one launch for the
+parts' sums, one that merges them and writes the output.
 """
 import math
 
@@ -19,10 +20,11 @@ import numpy as np
 from numba import float64, njit, prange
 
 from ..backend.cuda import compiled, cuda
-from ..backend.launch import fill_blocks, grid_blocks
+from ..backend.launch import grid_blocks
 from ._loops import SERIAL_WORK
 from .activation import like
 from ._block import BLOCK_THREADS, block_reduce
+from ._channels import channel_parts, first, four, merged, part, partials_for, step
 
 
 # ---------------------------------------------------------------- batch_norm
@@ -114,35 +116,17 @@ def batch_norm_cpu(x, weight, bias, y, mean, invstd, running_mean, running_var, 
                         training, update, c)
 
 
-# A block per channel walks the channel's N*S elements, thread t taking every
-# BLOCK_THREADS-th one from t. Stepping (n, s) by BLOCK_THREADS instead of
-# splitting a flat index costs a division only when a step crosses into the next
-# image (64-bit divisions per element made these kernels integer-bound on a GPU).
-
-@cuda.jit(device=True)
-def _first(t, S):
-    """(n, s) of the t-th element of a channel."""
-    return t // S, t % S
-
-
-@cuda.jit(device=True)
-def _step(n, s, S):
-    """(n, s) BLOCK_THREADS elements further on."""
-    s += BLOCK_THREADS
-    if s >= S:
-        n += s // S
-        s %= S
-    return n, s
-
+# Sync batch norm's per-process statistics (kernels/sync_batch_norm.py) still take a
+# block per channel, stepping (n, s) as kernels/_channels.py explains.
 
 @cuda.jit(device=True)
 def block_channel_sum(buf, x, t, N, C, S, c):
     """Sum over channel c of x (N, C, S), by the block (every thread gets it)."""
     acc = 0.0
-    n, s = _first(t, S)
+    n, s = first(t, S)
     while n < N:
         acc += x[(n * C + c) * S + s]
-        n, s = _step(n, s, S)
+        n, s = step(n, s, S)
     return block_reduce(buf, acc, False)
 
 
@@ -150,11 +134,11 @@ def block_channel_sum(buf, x, t, N, C, S, c):
 def block_channel_sum_sq(buf, x, t, N, C, S, c, m):
     """Sum over channel c of (x - m)^2, by the block."""
     acc = 0.0
-    n, s = _first(t, S)
+    n, s = first(t, S)
     while n < N:
         d = x[(n * C + c) * S + s] - m
         acc += d * d
-        n, s = _step(n, s, S)
+        n, s = step(n, s, S)
     return block_reduce(buf, acc, False)
 
 
@@ -163,72 +147,19 @@ def block_channel_grad_sums(buf, g, x, t, N, C, S, c, m):
     """(sum of g, sum of g * (x - m)) over channel c, by the block."""
     sg = 0.0
     dot = 0.0
-    n, s = _first(t, S)
+    n, s = first(t, S)
     while n < N:
         i = (n * C + c) * S + s
         sg += g[i]
         dot += g[i] * (x[i] - m)
-        n, s = _step(n, s, S)
+        n, s = step(n, s, S)
     return block_reduce(buf, sg, False), block_reduce(buf, dot, False)
 
 
-# CUDA: a block per channel left most of an H200 idle (64 channels on 132 SMs) and
-# read each channel three times with one load in flight per thread: 317 us against
-# torch's 49 for (32, 64, 56, 56). So the CUDA kernels split each channel's N*S
-# elements into `parts` ranges of a block each. A first launch leaves each part's
-# sums in `partials` (float64, two per part); a second merges a channel's parts (each
-# of its blocks does, from cache: at most BLOCK_THREADS values) and writes y, or the
-# input gradient, over its own range. Every loop keeps four loads in flight per thread.
-# The statistics are sums of x - K, K the channel's first element: merging parts is
-# then plain addition, and the shift keeps the variance's cancellation small.
-
-MIN_PART = 8 * BLOCK_THREADS     # elements per part, at least
-
-
-def batch_norm_parts(C, count):
-    """How many parts (blocks) each channel's `count` elements are split into on CUDA."""
-    per_channel = -(-fill_blocks() // max(C, 1))
-    return max(1, min(per_channel, -(-count // MIN_PART), BLOCK_THREADS))
-
-
-@cuda.jit(device=True)
-def _part(item, parts, count, t, S):
-    """Channel, part, end of the range, first position and its (n, s) for thread t of
-    the block working on `item` (= channel * parts + part)."""
-    c = item // parts
-    p = item % parts
-    size = (count + parts - 1) // parts
-    j = p * size + t
-    hi = min(count, (p + 1) * size)
-    n = s = 0
-    if j < hi:
-        n, s = _first(j, S)
-    return c, p, hi, j, n, s
-
-
-@cuda.jit(device=True)
-def _four(n, s, S, c, C):
-    """Flat indices of four of channel c's elements a block's stride apart, from (n, s),
-    and the (n, s) after them."""
-    i0 = (n * C + c) * S + s
-    n, s = _step(n, s, S)
-    i1 = (n * C + c) * S + s
-    n, s = _step(n, s, S)
-    i2 = (n * C + c) * S + s
-    n, s = _step(n, s, S)
-    i3 = (n * C + c) * S + s
-    n, s = _step(n, s, S)
-    return i0, i1, i2, i3, n, s
-
-
-@cuda.jit(device=True)
-def _merged(buf, partials, c, parts, k):
-    """Sum over channel c's parts of their k-th partial sum, by the block."""
-    v = 0.0
-    for p in range(cuda.threadIdx.x, parts, BLOCK_THREADS):
-        v += partials[2 * (c * parts + p) + k]
-    return block_reduce(buf, v, False)
-
+# CUDA: each channel split into parts of a block each (kernels/_channels.py). The
+# first launch leaves each part's sums of x - K and (x - K)^2 in partials, K the
+# channel's first element: merging parts is then plain addition, and the shift keeps
+# the variance's cancellation small. The second merges them and writes y.
 
 @cuda.jit(cache=True)
 def batch_norm_part_sums_cuda(x, partials, N, C, S, parts):
@@ -236,23 +167,23 @@ def batch_norm_part_sums_cuda(x, partials, N, C, S, parts):
     buf = cuda.shared.array(BLOCK_THREADS, float64)
     t = cuda.threadIdx.x
     count = N * S
-    step = 4 * BLOCK_THREADS
+    stride = 4 * BLOCK_THREADS
     for item in range(cuda.blockIdx.x, C * parts, cuda.gridDim.x):
-        c, p, hi, j, n, s = _part(item, parts, count, t, S)
+        c, p, hi, j, n, s = part(item, parts, count, t, S)
         shift = float64(x[c * S]) if count > 0 else 0.0
         s1 = 0.0
         s2 = 0.0
-        while j + step - BLOCK_THREADS < hi:
-            i0, i1, i2, i3, n, s = _four(n, s, S, c, C)
+        while j + stride - BLOCK_THREADS < hi:
+            i0, i1, i2, i3, n, s = four(n, s, S, c, C)
             d0, d1, d2, d3 = x[i0] - shift, x[i1] - shift, x[i2] - shift, x[i3] - shift
             s1 += (d0 + d1) + (d2 + d3)
             s2 += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
-            j += step
+            j += stride
         while j < hi:
             d = x[(n * C + c) * S + s] - shift
             s1 += d
             s2 += d * d
-            n, s = _step(n, s, S)
+            n, s = step(n, s, S)
             j += BLOCK_THREADS
         s1 = block_reduce(buf, s1, False)
         s2 = block_reduce(buf, s2, False)
@@ -269,12 +200,12 @@ def batch_norm_apply_cuda(x, weight, bias, y, mean, invstd, running_mean, runnin
     buf = cuda.shared.array(BLOCK_THREADS, float64)
     t = cuda.threadIdx.x
     count = N * S
-    step = 4 * BLOCK_THREADS
+    stride = 4 * BLOCK_THREADS
     for item in range(cuda.blockIdx.x, C * parts, cuda.gridDim.x):
-        c, p, hi, j, n, s = _part(item, parts, count, t, S)
+        c, p, hi, j, n, s = part(item, parts, count, t, S)
         if training:
-            s1 = _merged(buf, partials, c, parts, 0)
-            s2 = _merged(buf, partials, c, parts, 1)
+            s1 = merged(buf, partials, c, parts, 0, 2)
+            s2 = merged(buf, partials, c, parts, 1, 2)
             var_sum = max(s2 - s1 * (s1 / count), 0.0)
             m = (float64(x[c * S]) if count > 0 else 0.0) + s1 / count
             istd = 1.0 / math.sqrt(var_sum / count + eps)
@@ -289,24 +220,23 @@ def batch_norm_apply_cuda(x, weight, bias, y, mean, invstd, running_mean, runnin
             invstd[c] = istd
         alpha = istd * weight[c]
         beta = bias[c] - m * alpha
-        while j + step - BLOCK_THREADS < hi:
-            i0, i1, i2, i3, n, s = _four(n, s, S, c, C)
+        while j + stride - BLOCK_THREADS < hi:
+            i0, i1, i2, i3, n, s = four(n, s, S, c, C)
             a0, a1, a2, a3 = x[i0], x[i1], x[i2], x[i3]
             y[i0] = a0 * alpha + beta
             y[i1] = a1 * alpha + beta
             y[i2] = a2 * alpha + beta
             y[i3] = a3 * alpha + beta
-            j += step
+            j += stride
         while j < hi:
             i = (n * C + c) * S + s
             y[i] = x[i] * alpha + beta
-            n, s = _step(n, s, S)
+            n, s = step(n, s, S)
             j += BLOCK_THREADS
 
 
 def batch_norm(x, weight, bias, y, mean, invstd, running_mean, running_var, N, C, S, eps, momentum,
-               training, update, partials):
-    """partials: CUDA scratch, float64, 2 * C * batch_norm_parts(C, N * S) (unused on the CPU)."""
+               training, update):
     args = (x, weight, bias, y, mean, invstd, running_mean, running_var, N, C, S, eps, momentum, training,
             update)
     if type(x) is np.ndarray:
@@ -314,7 +244,8 @@ def batch_norm(x, weight, bias, y, mean, invstd, running_mean, running_var, N, C
         return
     if C == 0:
         return
-    parts = partials.size // (2 * C)
+    parts = channel_parts(C, N * S)
+    partials = partials_for(x, C, parts, 2)
     grid = grid_blocks(C * parts, BLOCK_THREADS)
     if training:
         compiled(batch_norm_part_sums_cuda)[grid](x, partials, N, C, S, parts)
@@ -372,24 +303,24 @@ def batch_norm_part_grad_sums_cuda(g, x, mean, partials, N, C, S, parts):
     buf = cuda.shared.array(BLOCK_THREADS, float64)
     t = cuda.threadIdx.x
     count = N * S
-    step = 4 * BLOCK_THREADS
+    stride = 4 * BLOCK_THREADS
     for item in range(cuda.blockIdx.x, C * parts, cuda.gridDim.x):
-        c, p, hi, j, n, s = _part(item, parts, count, t, S)
+        c, p, hi, j, n, s = part(item, parts, count, t, S)
         m = mean[c]
         sg = 0.0
         dot = 0.0
-        while j + step - BLOCK_THREADS < hi:
-            i0, i1, i2, i3, n, s = _four(n, s, S, c, C)
+        while j + stride - BLOCK_THREADS < hi:
+            i0, i1, i2, i3, n, s = four(n, s, S, c, C)
             g0, g1, g2, g3 = g[i0], g[i1], g[i2], g[i3]
             x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
             sg += (g0 + g1) + (g2 + g3)
             dot += (g0 * (x0 - m) + g1 * (x1 - m)) + (g2 * (x2 - m) + g3 * (x3 - m))
-            j += step
+            j += stride
         while j < hi:
             i = (n * C + c) * S + s
             sg += g[i]
             dot += g[i] * (x[i] - m)
-            n, s = _step(n, s, S)
+            n, s = step(n, s, S)
             j += BLOCK_THREADS
         sg = block_reduce(buf, sg, False)
         dot = block_reduce(buf, dot, False)
@@ -406,13 +337,13 @@ def batch_norm_input_grad_cuda(g, x, weight, mean, invstd, partials, gx, grad_we
     buf = cuda.shared.array(BLOCK_THREADS, float64)
     t = cuda.threadIdx.x
     count = N * S
-    step = 4 * BLOCK_THREADS
+    stride = 4 * BLOCK_THREADS
     for item in range(cuda.blockIdx.x, C * parts, cuda.gridDim.x):
-        c, p, hi, j, n, s = _part(item, parts, count, t, S)
+        c, p, hi, j, n, s = part(item, parts, count, t, S)
         if not input_grad and p != 0:       # (the same for the whole block)
             continue
-        sum_g = _merged(buf, partials, c, parts, 0)
-        dot = _merged(buf, partials, c, parts, 1)
+        sum_g = merged(buf, partials, c, parts, 0, 2)
+        dot = merged(buf, partials, c, parts, 1, 2)
         if p == 0 and t == 0:
             grad_weight[c] = dot * invstd[c]
             grad_bias[c] = sum_g
@@ -422,8 +353,8 @@ def batch_norm_input_grad_cuda(g, x, weight, mean, invstd, partials, gx, grad_we
         scale = invstd[c] * weight[c]
         proj = dot * invstd[c] * invstd[c] / count
         g_mean = sum_g / count
-        while j + step - BLOCK_THREADS < hi:
-            i0, i1, i2, i3, n, s = _four(n, s, S, c, C)
+        while j + stride - BLOCK_THREADS < hi:
+            i0, i1, i2, i3, n, s = four(n, s, S, c, C)
             g0, g1, g2, g3 = g[i0], g[i1], g[i2], g[i3]
             if training:
                 x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
@@ -436,24 +367,23 @@ def batch_norm_input_grad_cuda(g, x, weight, mean, invstd, partials, gx, grad_we
                 gx[i1] = g1 * scale
                 gx[i2] = g2 * scale
                 gx[i3] = g3 * scale
-            j += step
+            j += stride
         while j < hi:
             i = (n * C + c) * S + s
             gx[i] = (g[i] - g_mean - (x[i] - m) * proj) * scale if training else g[i] * scale
-            n, s = _step(n, s, S)
+            n, s = step(n, s, S)
             j += BLOCK_THREADS
 
 
-def batch_norm_bwd(g, x, weight, mean, invstd, gx, grad_weight, grad_bias, N, C, S, training, input_grad,
-                   partials):
-    """partials: CUDA scratch as batch_norm's (unused on the CPU)."""
+def batch_norm_bwd(g, x, weight, mean, invstd, gx, grad_weight, grad_bias, N, C, S, training, input_grad):
     args = (g, x, weight, mean, invstd, gx, grad_weight, grad_bias, N, C, S, training, input_grad)
     if type(x) is np.ndarray:
         batch_norm_bwd_cpu(*args)
         return
     if C == 0:
         return
-    parts = partials.size // (2 * C)
+    parts = channel_parts(C, N * S)
+    partials = partials_for(x, C, parts, 2)
     grid = grid_blocks(C * parts, BLOCK_THREADS)
     compiled(batch_norm_part_grad_sums_cuda)[grid](g, x, mean, partials, N, C, S, parts)
     compiled(batch_norm_input_grad_cuda)[grid](g, x, weight, mean, invstd, partials, gx, grad_weight, grad_bias,

@@ -73,10 +73,10 @@ def test_batch_norm_on_each_device(torch, device, case):
 @pytest.mark.parametrize("case", BN_SPLIT_CASES)
 def test_batch_norm_channels_split_across_cuda_blocks(torch, cuda_device, case):
     from nnlite.backend.cuda import SIMULATOR
-    from nnlite.kernels.normalization import batch_norm_parts
+    from nnlite.kernels._channels import channel_parts
     shape = case[0]
     if SIMULATOR:
-        assert batch_norm_parts(shape[1], shape[0] * int(np.prod(shape[2:]))) > 1, "the case does not split"
+        assert channel_parts(shape[1], shape[0] * int(np.prod(shape[2:]))) > 1, "the case does not split"
     _check_batch_norm(torch, cuda_device, *case)
 
 
