@@ -316,6 +316,21 @@ def softmax_bwd_cpu(g, y, gx, outer, R, inner, scratch):
 # shared memory; a thread per column otherwise (neighbouring threads read
 # neighbouring columns, so loads coalesce). Shared arrays need a fixed dtype,
 # hence one small kernel per accumulator dtype around shared device code.
+#
+# A row kernel makes two or three passes over its row (max, sum, output). When
+# the row fits in ROW_CACHE_BYTES of dynamic shared memory, the first pass keeps
+# each value it reads there and the later passes read that copy instead of global
+# memory, as ATen's shared-memory softmax does. Thread t only ever touches the
+# elements t, t + BLOCK_THREADS, ... of the row, so the copy needs no barriers.
+
+ROW_CACHE_BYTES = 40 * 1024   # under the 48 KB a block may take without opting in
+
+
+def row_cache_bytes(R, itemsize, copies):
+    """Dynamic shared memory for `copies` cached rows of R elements (0: too long, read global)."""
+    need = R * itemsize * copies
+    return need if need <= ROW_CACHE_BYTES else 0
+
 
 @cuda.jit(device=True)
 def _larger(a, b):
@@ -323,63 +338,86 @@ def _larger(a, b):
 
 
 @cuda.jit(device=True)
-def _softmax_row_dev(x, y, base, R, buf, log):
+def _softmax_row_dev(x, y, base, R, buf, row, cached, log):
     t = cuda.threadIdx.x
     m = x[base]
     r = t
     while r + 3 * BLOCK_THREADS < R:  # the reading passes keep four loads in flight (kernels/_loops.py)
         i = base + r
         v0, v1, v2, v3 = x[i], x[i + BLOCK_THREADS], x[i + 2 * BLOCK_THREADS], x[i + 3 * BLOCK_THREADS]
+        if cached:
+            row[r], row[r + BLOCK_THREADS], row[r + 2 * BLOCK_THREADS], row[r + 3 * BLOCK_THREADS] = v0, v1, v2, v3
         m = _larger(_larger(m, v0), _larger(v1, _larger(v2, v3)))
         r += 4 * BLOCK_THREADS
     while r < R:
-        m = _larger(m, x[base + r])
+        v = x[base + r]
+        if cached:
+            row[r] = v
+        m = _larger(m, v)
         r += BLOCK_THREADS
     m = block_reduce(buf, m, True)
     s = 0.0
     r = t
     while r + 3 * BLOCK_THREADS < R:
-        i = base + r
-        v0, v1, v2, v3 = x[i], x[i + BLOCK_THREADS], x[i + 2 * BLOCK_THREADS], x[i + 3 * BLOCK_THREADS]
+        if cached:
+            v0, v1, v2, v3 = row[r], row[r + BLOCK_THREADS], row[r + 2 * BLOCK_THREADS], row[r + 3 * BLOCK_THREADS]
+        else:
+            i = base + r
+            v0, v1, v2, v3 = x[i], x[i + BLOCK_THREADS], x[i + 2 * BLOCK_THREADS], x[i + 3 * BLOCK_THREADS]
         s += (math.exp(v0 - m) + math.exp(v1 - m)) + (math.exp(v2 - m) + math.exp(v3 - m))
         r += 4 * BLOCK_THREADS
     while r < R:
-        s += math.exp(x[base + r] - m)
+        s += math.exp((row[r] if cached else x[base + r]) - m)
         r += BLOCK_THREADS
     s = block_reduce(buf, s, False)
     if log:
         ls = math.log(s)
         for r in range(t, R, BLOCK_THREADS):
-            y[base + r] = (x[base + r] - m) - ls
+            y[base + r] = ((row[r] if cached else x[base + r]) - m) - ls
     else:
         for r in range(t, R, BLOCK_THREADS):
-            y[base + r] = math.exp(x[base + r] - m) / s
+            y[base + r] = math.exp((row[r] if cached else x[base + r]) - m) / s
 
 
 @cuda.jit(device=True)
-def _softmax_bwd_row_dev(g, y, gx, base, R, buf, log):
+def _softmax_bwd_row_dev(g, y, gx, base, R, buf, rows, cached, log):
+    """rows (when cached): g's row at [0, R), y's at [R, 2R)."""
     t = cuda.threadIdx.x
     d = 0.0
     for r in range(t, R, BLOCK_THREADS):
-        d += g[base + r] if log else g[base + r] * y[base + r]
+        gv = g[base + r]
+        yv = y[base + r]
+        if cached:
+            rows[r] = gv
+            rows[R + r] = yv
+        d += gv if log else gv * yv
     d = block_reduce(buf, d, False)
     for r in range(t, R, BLOCK_THREADS):
-        i = base + r
-        gx[i] = g[i] - math.exp(y[i]) * d if log else y[i] * (g[i] - d)
+        if cached:
+            gv = rows[r]
+            yv = rows[R + r]
+        else:
+            gv = g[base + r]
+            yv = y[base + r]
+        gx[base + r] = gv - math.exp(yv) * d if log else yv * (gv - d)
 
 
 @cuda.jit(cache=True)
 def softmax_rows_f32_cuda(x, y, outer, R, log):
     buf = cuda.shared.array(BLOCK_THREADS, float32)
+    row = cuda.shared.array(0, float32)
+    cached = row.size >= R
     for o in range(cuda.blockIdx.x, outer, cuda.gridDim.x):
-        _softmax_row_dev(x, y, o * R, R, buf, log)
+        _softmax_row_dev(x, y, o * R, R, buf, row, cached, log)
 
 
 @cuda.jit(cache=True)
 def softmax_rows_f64_cuda(x, y, outer, R, log):
     buf = cuda.shared.array(BLOCK_THREADS, float64)
+    row = cuda.shared.array(0, float64)
+    cached = row.size >= R
     for o in range(cuda.blockIdx.x, outer, cuda.gridDim.x):
-        _softmax_row_dev(x, y, o * R, R, buf, log)
+        _softmax_row_dev(x, y, o * R, R, buf, row, cached, log)
 
 
 @cuda.jit(cache=True)
@@ -402,15 +440,19 @@ def softmax_cols_cuda(x, y, outer, R, inner, log):
 @cuda.jit(cache=True)
 def softmax_bwd_rows_f32_cuda(g, y, gx, outer, R, log):
     buf = cuda.shared.array(BLOCK_THREADS, float32)
+    rows = cuda.shared.array(0, float32)
+    cached = rows.size >= 2 * R
     for o in range(cuda.blockIdx.x, outer, cuda.gridDim.x):
-        _softmax_bwd_row_dev(g, y, gx, o * R, R, buf, log)
+        _softmax_bwd_row_dev(g, y, gx, o * R, R, buf, rows, cached, log)
 
 
 @cuda.jit(cache=True)
 def softmax_bwd_rows_f64_cuda(g, y, gx, outer, R, log):
     buf = cuda.shared.array(BLOCK_THREADS, float64)
+    rows = cuda.shared.array(0, float64)
+    cached = rows.size >= 2 * R
     for o in range(cuda.blockIdx.x, outer, cuda.gridDim.x):
-        _softmax_bwd_row_dev(g, y, gx, o * R, R, buf, log)
+        _softmax_bwd_row_dev(g, y, gx, o * R, R, buf, rows, cached, log)
 
 
 @cuda.jit(cache=True)
@@ -432,7 +474,8 @@ def softmax(x, y, outer, R, inner, scratch, log):
         (log_softmax_cpu if log else softmax_cpu)(x, y, outer, R, inner, scratch)
     elif inner == 1:
         kernel = softmax_rows_f64_cuda if x.dtype == np.float64 else softmax_rows_f32_cuda
-        compiled(kernel)[grid_blocks(outer, BLOCK_THREADS)](x, y, outer, R, log)
+        cache = row_cache_bytes(R, x.dtype.itemsize, 1)
+        compiled(kernel)[(*grid_blocks(outer, BLOCK_THREADS), 0, cache)](x, y, outer, R, log)
     else:
         compiled(softmax_cols_cuda)[grid_1d(outer * inner)](x, y, outer, R, inner, log)
 
@@ -443,6 +486,7 @@ def softmax_bwd(g, y, gx, outer, R, inner, scratch, log):
         (log_softmax_bwd_cpu if log else softmax_bwd_cpu)(g, y, gx, outer, R, inner, scratch)
     elif inner == 1:
         kernel = softmax_bwd_rows_f64_cuda if y.dtype == np.float64 else softmax_bwd_rows_f32_cuda
-        compiled(kernel)[grid_blocks(outer, BLOCK_THREADS)](g, y, gx, outer, R, log)
+        cache = row_cache_bytes(R, y.dtype.itemsize, 2)
+        compiled(kernel)[(*grid_blocks(outer, BLOCK_THREADS), 0, cache)](g, y, gx, outer, R, log)
     else:
         compiled(softmax_bwd_cols_cuda)[grid_1d(outer * inner)](g, y, gx, outer, R, inner, log)

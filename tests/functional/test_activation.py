@@ -199,6 +199,22 @@ def test_softmax_matches_torch(torch, device, fn, shape, dim, dtype):
 
 
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("cache_bytes", [0, 40 * 1024], ids=["rows-from-global", "rows-in-shared"])
+def test_softmax_cuda_rows_with_and_without_the_shared_row_cache(torch, cuda_device, monkeypatch, fn, cache_bytes):
+    """CUDA row kernels keep a row in shared memory when it fits and read it again from
+    global memory when it does not; both ways against torch (45 crosses the four-load passes)."""
+    from nnlite.kernels import softmax as KS
+    monkeypatch.setattr(KS, "ROW_CACHE_BYTES", cache_bytes)
+    assert (KS.row_cache_bytes(45, 4, 2) > 0) == (cache_bytes > 0)
+    for dtype in (np.float32, np.float64):
+        x = randn(3, 45, dtype=dtype, seed=11) * 5
+        g = randn(3, 45, dtype=dtype, seed=12)
+        y, ty, gx, tgx = _softmax_pair(torch, fn, x, 1, g, cuda_device)
+        assert_close(y, ty, rtol=1e-5, atol=1e-6)
+        assert_close(gx, tgx, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("shape, dim", SOFTMAX_LARGE)
 def test_softmax_long_rows_and_wide_columns(torch, fn, shape, dim):
     # rows longer than the kernel's accumulator lanes, with tails; column strips wider than them
