@@ -103,7 +103,10 @@ class LazyCudaFunction:
 
     def _build(self):
         if self._dispatcher is None:
-            self._dispatcher = numba_cuda().jit(**self.options)(self.py_func)
+            options = self.options
+            if SIMULATOR:  # the simulator's jit takes no NVVM-level options
+                options = {k: v for k, v in options.items() if k != "forceinline"}
+            self._dispatcher = numba_cuda().jit(**options)(self.py_func)
         return self._dispatcher
 
     def __getitem__(self, config):
