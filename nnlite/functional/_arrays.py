@@ -38,8 +38,6 @@ def empty_for(a, shape, np_dtype=None):
     return device_empty(tuple(shape), np_dtype, device_index_of(a))
 
 
-
-
 def copy_array_into(src, dst):
     """dst[...] = src (broadcasting src, casting its dtype)."""
     KC.strided_copy(src, dst)
