@@ -104,13 +104,14 @@ def check_what_is_not_packed():
 
 
 class FakeConfigured:
-    def __init__(self):
-        self.griddim, self.blockdim, self.sharedmem, self.stream = (4, 1, 1), (256, 1, 1), 0, "stream0"
+    def __init__(self, dispatcher, config):
+        grid, block = config[0], config[1]
+        self.griddim, self.blockdim, self.sharedmem, self.stream = (grid, 1, 1), (block, 1, 1), 0, "stream0"
         self.pre_launch_callbacks = []
-        self.calls = 0
+        self.dispatcher = dispatcher
 
     def __call__(self, *args):
-        self.calls += 1
+        self.dispatcher.calls += 1
 
 
 class FakeCompiled:
@@ -127,11 +128,14 @@ class FakeDispatcher:
     _launch_config_sensitive = False
 
     def __init__(self):
-        self.configured = FakeConfigured()
+        self.calls = 0              # numba's own launches, at any configuration
         self.overloads = {}
+        self.callbacks = []
 
     def __getitem__(self, config):
-        return self.configured
+        configured = FakeConfigured(self, config)
+        configured.pre_launch_callbacks = self.callbacks
+        return configured
 
 
 class Recorder:
@@ -152,8 +156,9 @@ class Recorder:
         self.launches.append((stream, config, kernel, comparable(params)))
 
 
-def harness(one_gpu=True, compiled_for=None):
-    """A FastKernel on a fake dispatcher whose overload for `compiled_for`'s types exists."""
+def harness(one_gpu=True, compiled_for=None, kernel_out=None):
+    """A FastKernel on a fake dispatcher whose overload for `compiled_for`'s types exists,
+    launched at grid 4, block 256."""
     recorder = Recorder(one_gpu)
     fast_launch._numba = recorder.parts
     fast_launch._thread = threading.local()
@@ -161,17 +166,32 @@ def harness(one_gpu=True, compiled_for=None):
     args = compiled_for or (device_array((8,)), device_array((8,)), 8, 0.5)
     argtypes = tuple(typeof(a, Purpose.argument) for a in args)
     dispatcher.overloads[argtypes] = FakeCompiled(argtypes)
-    return fast_launch.FastKernel(dispatcher)[4, 256], dispatcher, recorder, args
+    kernel = fast_launch.FastKernel(dispatcher)
+    if kernel_out is not None:
+        kernel_out.append(kernel)
+    return kernel[4, 256], dispatcher, recorder, args
+
+
+def check_a_signature_known_at_one_configuration_is_fast_at_another():
+    kernels = []
+    launch, dispatcher, recorder, args = harness(kernel_out=kernels)
+    launch(*args)
+    other = kernels[0][16, 128]
+    other(*args)
+    assert dispatcher.calls == 1 and len(recorder.launches) == 1
+    config = recorder.launches[0][1]
+    assert config == ("config", (("block", (128, 1, 1)), ("grid", (16, 1, 1)),
+                                 ("is_cooperative", False), ("shmem_size", 0))), config
 
 
 def check_first_call_is_numbas_then_fast():
     launch, dispatcher, recorder, args = harness()
     launch(*args)
-    assert dispatcher.configured.calls == 1 and not recorder.launches
+    assert dispatcher.calls == 1 and not recorder.launches
     other = (device_array((8,), offset=64), device_array((8,), offset=128), 8, 0.25)
     launch(*other)
     launch(*other)
-    assert dispatcher.configured.calls == 1, "a known signature went through numba again"
+    assert dispatcher.calls == 1, "a known signature went through numba again"
     assert len(recorder.launches) == 2
     stream, config, kernel, params = recorder.launches[0]
     assert stream == "stream0" and kernel == "loaded-kernel"
@@ -186,7 +206,7 @@ def check_new_argument_types_go_through_numba_first():
     launch(device_array((8,), np.float64), device_array((8,)), 8, 0.5)   # not compiled for these
     launch(device_array((8,), np.float64), device_array((8,)), 8, 0.5)
     launch(*args[:2], True, 0.5)                                          # bool where an int was
-    assert dispatcher.configured.calls == 4 and not recorder.launches
+    assert dispatcher.calls == 4 and not recorder.launches
 
 
 def check_a_new_thread_launches_through_numba_first():
@@ -199,7 +219,7 @@ def check_a_new_thread_launches_through_numba_first():
     worker = threading.Thread(target=in_thread)
     worker.start()
     worker.join()
-    assert dispatcher.configured.calls == 2 and len(recorder.launches) == 1
+    assert dispatcher.calls == 2 and len(recorder.launches) == 1
 
 
 def check_unpackable_arguments_always_go_through_numba():
@@ -207,7 +227,7 @@ def check_unpackable_arguments_always_go_through_numba():
     launch, dispatcher, recorder, _ = harness(compiled_for=host)
     for _ in range(3):
         launch(*host)
-    assert dispatcher.configured.calls == 3 and not recorder.launches
+    assert dispatcher.calls == 3 and not recorder.launches
 
 
 def check_kernels_numba_must_launch_itself():
@@ -226,12 +246,12 @@ def check_kernels_numba_must_launch_itself():
             for compiled in dispatcher.overloads.values():
                 setattr(compiled, *case["attr"])
         if case.get("callbacks"):
-            dispatcher.configured.pre_launch_callbacks.append(lambda kernel, config: None)
+            dispatcher.callbacks.append(lambda kernel, config: None)
         if case.get("sensitive_dispatcher"):
             dispatcher._launch_config_sensitive = True
         for _ in range(3):
             launch(*args)
-        assert dispatcher.configured.calls == 3 and not recorder.launches, name
+        assert dispatcher.calls == 3 and not recorder.launches, name
 
 
 def check_compiled_gives_fast_kernels_on_a_gpu_build():

@@ -58,7 +58,10 @@ class _Numba:
         self.LaunchConfig = dispatcher.LaunchConfig
         self.cooperative_keyword = "is_cooperative" if dispatcher.CUDA_CORE_GE_1_0 else "cooperative_launch"
         self.typeof = lambda value: typeof(value, Purpose.argument)
-        self.one_gpu = len(gpus) == 1
+        try:
+            self.one_gpu = len(gpus) == 1
+        except Exception:  # no driver: numba's own launch raises its error
+            self.one_gpu = False
 
 
 def numba_parts():
@@ -79,9 +82,10 @@ def _layout(a):
 
 def pack(args, device_array_type):
     """(key, params) for a launch with `args`: equal keys mean equal numba argument
-    types (an array by dtype, ndim and layout, a scalar by its Python type), and params are numba's kernel parameters for
-    them (for an array: meminfo, parent, size, itemsize, data pointer, shape, strides
-    in bytes). None when an argument is of a kind this path does not pack."""
+    types (an array by dtype, ndim and layout, a scalar by its Python type), and
+    params are numba's kernel parameters for them (for an array: meminfo, parent,
+    size, itemsize, data pointer, shape, strides in bytes). None when an argument
+    is of a kind this path does not pack."""
     key = []
     params = []
     for a in args:
@@ -127,7 +131,11 @@ class Launch:
     def __init__(self, kernel, configured):
         self.kernel = kernel
         self.configured = configured
-        self.core_config = None
+        # cuda.core's configuration, as numba's launch builds it per call (the fast path
+        # only takes kernels that are not cooperative)
+        parts = numba_parts()
+        self.core_config = parts.LaunchConfig(grid=configured.griddim, block=configured.blockdim,
+                                              shmem_size=configured.sharedmem, **{parts.cooperative_keyword: False})
 
     def __call__(self, *args):
         parts = _numba
@@ -159,8 +167,4 @@ class Launch:
                 or compiled.cooperative or compiled.extensions \
                 or getattr(compiled, "launch_config_sensitive", False):
             return None
-        if self.core_config is None:
-            self.core_config = parts.LaunchConfig(grid=configured.griddim, block=configured.blockdim,
-                                                  shmem_size=configured.sharedmem,
-                                                  **{parts.cooperative_keyword: False})
         return compiled._codelibrary.get_cufunc().kernel
