@@ -115,6 +115,8 @@ class FakeConfigured:
 
 
 class FakeCompiled:
+    _prepare_args = _Kernel._prepare_args     # numba's own marshalling (it reads .extensions)
+
     def __init__(self, argtypes):
         self.argument_types = list(argtypes)
         self.debug = self.cooperative = False
@@ -252,6 +254,27 @@ def check_kernels_numba_must_launch_itself():
         for _ in range(3):
             launch(*args)
         assert dispatcher.calls == 3 and not recorder.launches, name
+
+
+def check_a_numba_that_marshals_differently_never_takes_the_fast_path():
+    launch, dispatcher, recorder, args = harness()
+
+    def other_layout(self, ty, val, stream, retr, params):
+        _Kernel._prepare_args(self, ty, val, stream, retr, params)
+        params.append(0)                      # say, a field this file does not know of
+    for compiled in dispatcher.overloads.values():
+        compiled._prepare_args = types.MethodType(other_layout, compiled)
+    for _ in range(3):
+        launch(*args)
+    assert dispatcher.calls == 3 and not recorder.launches
+
+
+def check_numba_internals_that_raise_leave_numbas_path():
+    launch, dispatcher, recorder, args = harness()
+    dispatcher.overloads = None               # (.get raises: numba-cuda's internals moved)
+    for _ in range(3):
+        launch(*args)
+    assert dispatcher.calls == 3 and not recorder.launches
 
 
 def check_compiled_gives_fast_kernels_on_a_gpu_build():

@@ -8,12 +8,13 @@ launch, against 7 us for a torch op, and most small-op rows of the CUDA bench
 (and the digits example's step) were that host time.
 
 nnlite launches a few hundred kernels with a few argument types each, over and
-over. So a `Launch` lets numba do all of the above once per (kernel, launch
-configuration, argument types): the first call of each signature is numba's own
-call, unchanged. It then keeps the loaded function, and later calls with the
+over. So a `Launch` lets numba do all of the above once per (kernel, argument
+types): the first call of each signature is numba's own call, unchanged. It then keeps the loaded function, and later calls with the
 same argument types pack the kernel parameters exactly as numba's
-`_Kernel._prepare_args` does (tests/test_fast_launch.py compares the two) and
-call the same cuda.core `launch` that numba calls.
+`_Kernel._prepare_args` does and call the same cuda.core `launch` that numba
+calls. Packing is checked against numba's own marshalling of that first call
+(and in tests/test_fast_launch.py), so a numba-cuda that lays parameters out
+differently, or whose internals moved, keeps its own path.
 
 Anything it has not seen exactly goes through numba every time: an argument
 that is not a numba device array or a plain scalar, a debug, cooperative or
@@ -65,10 +66,19 @@ class _Numba:
 
 
 def numba_parts():
+    """The numba-cuda names the fast path needs, or None when this numba-cuda lacks
+    them (then every launch is numba's own)."""
     global _numba
     if _numba is None:
-        _numba = _Numba()
-    return _numba
+        try:
+            _numba = _Numba()
+        except Exception:
+            _numba = False
+    return _numba or None
+
+
+def _comparable(params):
+    return [(type(p), p.value if isinstance(p, ctypes._SimpleCData) else p) for p in params]
 
 
 def _layout(a):
@@ -117,7 +127,9 @@ class FastKernel:
     def __getitem__(self, config):
         launch = self._launches.get(config)
         if launch is None:
-            launch = self._launches[config] = Launch(self, self.dispatcher[config])
+            configured = self.dispatcher[config]
+            launch = Launch(self, configured) if numba_parts() else configured
+            self._launches[config] = launch
         return launch
 
     def __getattr__(self, name):   # anything else (overloads, inspect_*) is the dispatcher's
@@ -139,7 +151,10 @@ class Launch:
 
     def __call__(self, *args):
         parts = _numba
-        packed = pack(args, parts.DeviceNDArray) if parts is not None else None
+        try:
+            packed = pack(args, parts.DeviceNDArray)
+        except Exception:                # another numba-cuda's array internals: numba's path
+            packed = None
         if packed is not None and getattr(_thread, "ready", False):
             function = self.kernel.signatures.get(packed[0])
             if function is not None:
@@ -147,14 +162,18 @@ class Launch:
                 return
         self.configured(*args)           # numba's own call: types, compiles, launches
         _thread.ready = True
-        if packed is None:
-            packed = pack(args, numba_parts().DeviceNDArray)
         if packed is not None and packed[0] not in self.kernel.signatures:
-            self.kernel.signatures[packed[0]] = self._loaded_function(args)
+            try:
+                function = self._loaded_function(args, packed[1])
+            except Exception:            # another numba-cuda's internals: stay on its own path
+                function = None
+            self.kernel.signatures[packed[0]] = function
 
-    def _loaded_function(self, args):
+    def _loaded_function(self, args, params):
         """The cuda.core kernel numba just launched for these args, when later launches
-        with the same argument types may skip numba; None when they may not."""
+        with the same argument types may skip numba; None when they may not. Numba's own
+        marshalling of these args must give `params` exactly (a numba-cuda whose layout
+        differs from the one this file packs never takes the fast path)."""
         parts = numba_parts()
         dispatcher = self.kernel.dispatcher
         configured = self.configured
@@ -166,5 +185,10 @@ class Launch:
         if compiled is None or tuple(compiled.argument_types) != argtypes or compiled.debug \
                 or compiled.cooperative or compiled.extensions \
                 or getattr(compiled, "launch_config_sensitive", False):
+            return None
+        numbas = []
+        for ty, value in zip(argtypes, args):
+            compiled._prepare_args(ty, value, configured.stream, [], numbas)
+        if _comparable(numbas) != _comparable(params):
             return None
         return compiled._codelibrary.get_cufunc().kernel
