@@ -206,7 +206,9 @@ def batch_norm_apply_cuda(x, weight, bias, y, mean, invstd, running_mean, runnin
         if training:
             s1 = merged(buf, partials, c, parts, 0, 2)
             s2 = merged(buf, partials, c, parts, 1, 2)
-            var_sum = max(s2 - s1 * (s1 / count), 0.0)
+            var_sum = s2 - s1 * (s1 / count)
+            if var_sum < 0.0:                # rounding; NaN (a NaN or inf in x) stays NaN
+                var_sum = 0.0
             m = (float64(x[c * S]) if count > 0 else 0.0) + s1 / count
             istd = 1.0 / math.sqrt(var_sum / count + eps)
             if update and p == 0 and t == 0:

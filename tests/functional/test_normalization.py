@@ -334,3 +334,13 @@ def test_batch_norm_of_an_empty_batch_leaves_the_running_stats(torch, training):
     tbn(torch.zeros(0, 3, 4, 4, requires_grad=True)).sum().backward()
     assert_close(bn.weight.grad, tbn.weight.grad)
     assert_close(bn.bias.grad, tbn.bias.grad)
+
+
+@pytest.mark.parametrize("special", [np.nan, np.inf])
+def test_batch_norm_training_with_nan_or_inf_like_torch(torch, device, special):
+    """A NaN or inf in a channel makes that channel's statistics NaN (as torch), on both devices."""
+    x = randn(150, 2, seed=13)
+    x[7, 1] = special
+    got = F.batch_norm(nnlite.tensor(x, device=device), None, None, training=True)
+    want = torch.nn.functional.batch_norm(torch.tensor(x), None, None, training=True)
+    assert_close(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
