@@ -24,7 +24,7 @@ from ..backend.launch import grid_blocks
 from ._loops import SERIAL_WORK
 from .activation import like
 from ._block import BLOCK_THREADS, block_reduce
-from ._channels import channel_parts, first, four, merged, part, partials_for, step
+from ._channels import channel_parts, four, merged, part, partials_for, step
 
 
 # ---------------------------------------------------------------- batch_norm
@@ -114,46 +114,6 @@ def batch_norm_cpu(x, weight, bias, y, mean, invstd, running_mean, running_var, 
         for c in prange(C):
             _bn_channel(x, weight, bias, y, mean, invstd, running_mean, running_var, N, C, S, eps, momentum,
                         training, update, c)
-
-
-# Sync batch norm's per-process statistics (kernels/sync_batch_norm.py) still take a
-# block per channel, stepping (n, s) as kernels/_channels.py explains.
-
-@cuda.jit(device=True)
-def block_channel_sum(buf, x, t, N, C, S, c):
-    """Sum over channel c of x (N, C, S), by the block (every thread gets it)."""
-    acc = 0.0
-    n, s = first(t, S)
-    while n < N:
-        acc += x[(n * C + c) * S + s]
-        n, s = step(n, s, S)
-    return block_reduce(buf, acc, False)
-
-
-@cuda.jit(device=True)
-def block_channel_sum_sq(buf, x, t, N, C, S, c, m):
-    """Sum over channel c of (x - m)^2, by the block."""
-    acc = 0.0
-    n, s = first(t, S)
-    while n < N:
-        d = x[(n * C + c) * S + s] - m
-        acc += d * d
-        n, s = step(n, s, S)
-    return block_reduce(buf, acc, False)
-
-
-@cuda.jit(device=True)
-def block_channel_grad_sums(buf, g, x, t, N, C, S, c, m):
-    """(sum of g, sum of g * (x - m)) over channel c, by the block."""
-    sg = 0.0
-    dot = 0.0
-    n, s = first(t, S)
-    while n < N:
-        i = (n * C + c) * S + s
-        sg += g[i]
-        dot += g[i] * (x[i] - m)
-        n, s = step(n, s, S)
-    return block_reduce(buf, sg, False), block_reduce(buf, dot, False)
 
 
 # CUDA: each channel split into parts of a block each (kernels/_channels.py). The

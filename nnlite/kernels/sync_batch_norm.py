@@ -13,7 +13,8 @@ functional/sync_batch_norm.py).
 
 The forward normalisation itself is batch_norm's eval-mode kernel given the global mean
 and variance (kernels/normalization.py). CPU kernels reuse batch_norm's per-channel sum
-helpers; CUDA kernels use a block per channel, as batch_norm's do.
+helpers; CUDA reuses batch_norm's part sums (each channel split across blocks,
+kernels/_channels.py) and merges them with a block per channel.
 """
 import numpy as np
 from numba import float64, njit, prange
@@ -23,8 +24,9 @@ from ..backend.launch import grid_1d, grid_blocks
 from ._block import BLOCK_THREADS
 from ._loops import SERIAL_WORK
 from .activation import like
-from .normalization import (block_channel_grad_sums, block_channel_sum, block_channel_sum_sq, channel_grad_sums,
-                            channel_sum, channel_sum_sq)
+from ._channels import channel_parts, merged, partials_for
+from .normalization import (batch_norm_part_grad_sums_cuda, batch_norm_part_sums_cuda, channel_grad_sums, channel_sum,
+                            channel_sum_sq)
 
 
 # ---------------------------------------------------------------- local statistics
@@ -50,17 +52,25 @@ def local_stats_cpu(x, stats, N, C, S):
 
 
 @cuda.jit(cache=True)
-def local_stats_cuda(x, stats, N, C, S):
+def local_stats_finish_cuda(x, partials, stats, N, C, S, parts):
+    """stats from the channels' part sums of x - K and (x - K)^2 (batch_norm's first
+    launch): a block per channel merges them."""
     buf = cuda.shared.array(BLOCK_THREADS, float64)
     t = cuda.threadIdx.x
     count = N * S
     if cuda.blockIdx.x == 0 and t == 0:
         stats[2 * C] = count
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
-        total = block_channel_sum(buf, x, t, N, C, S, c)
-        m = total / count if count > 0 else 0.0
-        m2 = block_channel_sum_sq(buf, x, t, N, C, S, c, m)
+        s1 = merged(buf, partials, c, parts, 0, 2)
+        s2 = merged(buf, partials, c, parts, 1, 2)
         if t == 0:
+            m = 0.0
+            m2 = 0.0
+            if count > 0:
+                m = float64(x[c * S]) + s1 / count
+                m2 = s2 - s1 * (s1 / count)
+                if m2 < 0.0:             # rounding; NaN stays NaN
+                    m2 = 0.0
             stats[c] = m
             stats[C + c] = m2
 
@@ -69,7 +79,10 @@ def local_stats(x, stats, N, C, S):
     if type(x) is np.ndarray:
         local_stats_cpu(x, stats, N, C, S)
     else:
-        compiled(local_stats_cuda)[grid_blocks(C, BLOCK_THREADS)](x, stats, N, C, S)
+        parts = channel_parts(C, N * S)
+        partials = partials_for(x, C, parts, 2)
+        compiled(batch_norm_part_sums_cuda)[grid_blocks(C * parts, BLOCK_THREADS)](x, partials, N, C, S, parts)
+        compiled(local_stats_finish_cuda)[grid_blocks(C, BLOCK_THREADS)](x, partials, stats, N, C, S, parts)
 
 
 # ---------------------------------------------------------------- backward: per-channel sums
@@ -96,12 +109,14 @@ def grad_sums_cpu(g, x, mean, invstd, sums, grad_weight, grad_bias, N, C, S):
 
 
 @cuda.jit(cache=True)
-def grad_sums_cuda(g, x, mean, invstd, sums, grad_weight, grad_bias, N, C, S):
+def grad_sums_finish_cuda(partials, invstd, sums, grad_weight, grad_bias, C, parts):
+    """sums and this process's weight and bias gradients from the channels' part sums of
+    g and g * (x - mean) (batch_norm's backward first launch): a block per channel."""
     buf = cuda.shared.array(BLOCK_THREADS, float64)
-    t = cuda.threadIdx.x
     for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
-        sum_g, dot = block_channel_grad_sums(buf, g, x, t, N, C, S, c, mean[c])
-        if t == 0:
+        sum_g = merged(buf, partials, c, parts, 0, 2)
+        dot = merged(buf, partials, c, parts, 1, 2)
+        if cuda.threadIdx.x == 0:
             sums[c] = sum_g
             sums[C + c] = dot
             grad_weight[c] = dot * invstd[c]
@@ -113,7 +128,12 @@ def grad_sums(g, x, mean, invstd, sums, grad_weight, grad_bias, N, C, S):
     if type(x) is np.ndarray:
         grad_sums_cpu(*args)
     else:
-        compiled(grad_sums_cuda)[grid_blocks(C, BLOCK_THREADS)](*args)
+        parts = channel_parts(C, N * S)
+        partials = partials_for(x, C, parts, 2)
+        compiled(batch_norm_part_grad_sums_cuda)[grid_blocks(C * parts, BLOCK_THREADS)](g, x, mean, partials, N, C,
+                                                                                       S, parts)
+        compiled(grad_sums_finish_cuda)[grid_blocks(C, BLOCK_THREADS)](partials, invstd, sums, grad_weight,
+                                                                       grad_bias, C, parts)
 
 
 # ---------------------------------------------------------------- backward: input gradient
