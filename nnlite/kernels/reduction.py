@@ -7,10 +7,11 @@ On CUDA the forward reductions share three loops, each with an op code:
 `accumulate_dev` (sum, prod, count_nonzero, amax, amin, in an exact
 accumulator: float64, or int64 for integers; a kernel per op calls it),
 `accumulate_float_cuda` (norm, var, logsumexp and the tie counts of amax's
-gradient, in float64) and `arg_cuda` (argmax/argmin, max/min with indices). A block of BLOCK_THREADS
-threads reduces each contiguous row (inner == 1), reading it with coalesced
-strided loads and merging in _block.py's tree; otherwise a thread reduces each
-output, neighbouring threads reading neighbouring columns. When the outputs are
+gradient, in float64) and `arg_cuda` (argmax/argmin, max/min with indices).
+A block of BLOCK_THREADS threads reduces each contiguous row (inner == 1),
+reading it with coalesced strided loads and merging in _block.py's tree;
+otherwise a thread reduces each output, neighbouring threads reading
+neighbouring columns. When the outputs are
 too few to fill the GPU (`x.sum()`: one output) each output's rows are split
 into parts: blocks (threads) write partial results into the `partial` scratch
 and a second launch of the same kernel merges them in a fixed order, so results
