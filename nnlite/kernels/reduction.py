@@ -11,11 +11,11 @@ gradient, in float64) and `arg_cuda` (argmax/argmin, max/min with indices).
 A block of BLOCK_THREADS threads reduces each contiguous row (inner == 1),
 reading it with coalesced strided loads and merging in _block.py's tree;
 otherwise a thread reduces each output, neighbouring threads reading
-neighbouring columns. When the outputs are
-too few to fill the GPU (`x.sum()`: one output) each output's rows are split
-into parts: blocks (threads) write partial results into the `partial` scratch
-and a second launch of the same kernel merges them in a fixed order, so results
-are deterministic without atomics. `cuda_plan` (_reduce_loops.py) decides.
+neighbouring columns. When the outputs are too few to fill the GPU
+(`x.sum()`: one output) each output's rows are split into parts: blocks
+(threads) write partial results into the `partial` scratch and a second launch
+of the same kernel merges them in a fixed order, so results are deterministic
+without atomics. `cuda_plan` (_reduce_loops.py) decides.
 The backward spreads use one thread per output (per element) in
 grid-stride loops.
 
