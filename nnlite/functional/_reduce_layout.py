@@ -1,6 +1,6 @@
 """Where a reduction reads its input: dims, the (outer, R, inner) layout, scratch.
 
-Every reduction kernel (kernels/reduction.py) reads a contiguous array as
+Every reduction kernel (kernels/reduction.py, reduction_float.py) reads a contiguous array as
 `outer` blocks of `R` reduced rows of `inner` elements. `Layout` finds that
 view of an input: an array that is a permutation of a contiguous array (a
 transposed view) is read in memory order without a copy, and reduced dims

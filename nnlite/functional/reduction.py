@@ -26,6 +26,7 @@ from .shape import expand, reshape
 builtin_max = max  # the public max below shadows it
 
 KR = kernels("reduction")
+KF = kernels("reduction_float")    # norm, var, logsumexp, tie counts
 KS = kernels("cumsum")
 KU = kernels("unary")
 
@@ -214,7 +215,7 @@ class Extreme(Function):
         gx = lay.empty(g.dtype, g._device, full=True)
         if gx.size:
             scratch = _partials(lay.outer, lay.R, lay.inner, np.float64, g._device)
-            KR.tie_share(lay.array, m, lay.canonical(g._array), share, lay.outer, lay.R, lay.inner, scratch)
+            KF.tie_share(lay.array, m, lay.canonical(g._array), share, lay.outer, lay.R, lay.inner, scratch)
             KR.spread(lay.array, m, share, gx, lay.outer, lay.R, lay.inner, KR.SHARE)
         return wrap(lay.restore(gx), g._device), None, None, None
 
@@ -349,7 +350,7 @@ class VarMean(Function):
             mean64 = lay.empty(_dt.float64, x._device)
             scratch = _partials(lay.outer, lay.R, lay.inner, np.float64, x._device)
             KR.sum_(lay.array, mean64, lay.outer, lay.R, lay.inner, scratch, 0.0)
-            KR.var(lay.array, mean64, var, mean_, lay.outer, lay.R, lay.inner, scratch, divisor)
+            KF.var(lay.array, mean64, var, mean_, lay.outer, lay.R, lay.inner, scratch, divisor)
             if take_sqrt:
                 KU.sqrt(var, var)
         result, m = wrap(lay.result(var, keepdim), x._device), wrap(lay.result(mean_, keepdim), x._device)
@@ -427,7 +428,7 @@ class LogSumExp(Function):
             m = _extreme_array(lay, True, x._device)
             cpu_n = lay.n_out + KR.accumulate_scratch_size(lay.outer, lay.R, lay.inner)
             partial = _partials(lay.outer, lay.R, lay.inner, np.float64, x._device, cpu_n)
-            KR.logsumexp(lay.array, m, out, lay.outer, lay.R, lay.inner, partial)
+            KF.logsumexp(lay.array, m, out, lay.outer, lay.R, lay.inner, partial)
         y = wrap(lay.result(out, keepdim), x._device)
         ctx.save_for_backward(x, y)
         ctx.lay = lay
@@ -466,7 +467,7 @@ class Norm(Function):
                 fill_array(out, 0.0)
             elif out.size:
                 scratch = _partials(lay.outer, lay.R, lay.inner, np.float64, x._device)
-                KR.norm(lay.array, out, lay.outer, lay.R, lay.inner, scratch, 0.0, float(p))
+                KF.norm(lay.array, out, lay.outer, lay.R, lay.inner, scratch, 0.0, float(p))
         y = wrap(lay.result(out, keepdim), x._device)
         ctx.save_for_backward(x, y)
         ctx.dims, ctx.keepdim, ctx.p = dims, keepdim, p

@@ -1,4 +1,4 @@
-"""Loops of the reduction kernels (kernels/reduction.py).
+"""Loops of the reduction kernels (kernels/reduction.py and reduction_float.py).
 
 Every reduction reads its input `x` as `outer` blocks of `R` rows of `inner`
 contiguous elements and writes `outer * inner` results, index k = o * inner + i
