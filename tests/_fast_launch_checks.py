@@ -20,6 +20,7 @@ from numba.cuda.typing.typeof import Purpose, typeof
 
 from nnlite.backend import cuda as backend_cuda
 from nnlite.backend import fast_launch
+from nnlite.backend.fast_launch import _comparable as comparable   # (type, value) of each parameter
 
 BASE = 0x7F0000000000
 _memory = MemoryPointer(None, ctypes.c_void_p(BASE), 1 << 30)
@@ -42,10 +43,6 @@ def numba_params(args):
     for a in args:
         _Kernel._prepare_args(stand_in, typeof(a, Purpose.argument), a, 0, [], params)
     return params
-
-
-def comparable(params):
-    return [(type(p).__name__, p.value if isinstance(p, ctypes._SimpleCData) else p) for p in params]
 
 
 def argument_sets():
